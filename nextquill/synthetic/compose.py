@@ -50,7 +50,7 @@ def _fill(rng: random.Random, frame: str, values: dict[str, str]) -> str:
     return frame.format(**{**fills, **values})
 
 
-def item_sentence(rng: random.Random, item: Item) -> list[Segment]:
+def item_sentence(rng: random.Random, item: Item, frame: str) -> list[Segment]:
     pools = vocab.CATEGORIES[item.category]
     values = {
         "genre": item.genre, "creator": item.creator, "setting": item.setting, "title": item.title,
@@ -60,7 +60,7 @@ def item_sentence(rng: random.Random, item: Item) -> list[Segment]:
     }
     if rng.random() < 0.5:
         values["strength"], values["strength2"] = values["strength2"], values["strength"]
-    text = _fill(rng, rng.choice(vocab.ITEM_FRAMES), values)
+    text = _fill(rng, frame, values)
     return [(text[0].upper() + text[1:], None)]
 
 
@@ -87,8 +87,8 @@ def signature_sentence(rng: random.Random, user: User) -> list[Segment]:
     return [(before, None), (phrase, "signature"), (after, None)]
 
 
-def generic_sentence(rng: random.Random) -> list[Segment]:
-    return [(_fill(rng, rng.choice(vocab.GENERIC_FRAMES), {}), None)]
+def generic_sentence(rng: random.Random, frame: str | None = None) -> list[Segment]:
+    return [(_fill(rng, frame or rng.choice(vocab.GENERIC_FRAMES), {}), None)]
 
 
 def _punctuate(rng: random.Random, user: User, sentence: list[Segment]) -> list[Segment]:
@@ -101,11 +101,14 @@ def _punctuate(rng: random.Random, user: User, sentence: list[Segment]) -> list[
 
 def compose_review(rng: random.Random, user: User, item: Item, rating: int, min_chars: int) -> Review:
     """One review of `item` by `user`: item-driven, user-driven and generic sentences mixed."""
-    middle = [item_sentence(rng, item) for _ in range(rng.randint(*user.item_range))]
+    # Frames are drawn without replacement: a review never repeats a sentence frame.
+    middle = [item_sentence(rng, item, f) for f in rng.sample(vocab.ITEM_FRAMES, rng.randint(*user.item_range))]
     middle += [aspect_sentence(rng, user, item, a) for a in user.aspects if rng.random() < 0.85]
     if rng.random() < user.signature_rate:
         middle.append(signature_sentence(rng, user))
-    middle += [generic_sentence(rng) for _ in range(rng.randint(*user.generic_range))]
+    generic = rng.sample(vocab.GENERIC_FRAMES, len(vocab.GENERIC_FRAMES))
+    n_generic = rng.randint(*user.generic_range)
+    middle += [generic_sentence(rng, f) for f in generic[:n_generic]]
     rng.shuffle(middle)
     head = [[(user.opener, "opener")]] if user.opener and rng.random() < 0.8 else []
     tail = [[(rng.choice(vocab.VERDICTS[rating]), None)]]
@@ -114,7 +117,8 @@ def compose_review(rng: random.Random, user: User, item: Item, rating: int, min_
     sentences = head + [_punctuate(rng, user, s) for s in middle] + tail
     review = join_sentences(sentences)
     while len(review.text) < min_chars:  # pad with generic text only, never with preference text
-        middle.append(generic_sentence(rng))
+        middle.append(generic_sentence(rng, generic[n_generic % len(generic)]))
+        n_generic += 1
         sentences = head + [_punctuate(rng, user, s) for s in middle] + tail
         review = join_sentences(sentences)
     return review

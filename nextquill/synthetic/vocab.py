@@ -144,6 +144,14 @@ ITEM_FRAMES = [
     "It is a {genre} through and through.",
     "You can tell {creator} cared about the {strength}.",
     "The {strength} and the {strength2} carry the whole {noun}.",
+    "{creator} clearly knows {setting} inside out.",
+    "Expect a {genre} with {strong} {strength} and a {weak} {weakness}.",
+    "Fans of {creator} will find the {strength} as {strong} as ever.",
+    "Between the {strength} and the {strength2}, {title} earns its place.",
+    "{title} never quite fixes its {weakness}.",
+    "As {genre}s go, this one is heavy on {strength}.",
+    "The choice of {setting} as a backdrop pays off.",
+    "{creator} lets the {strength2} do a lot of the work here.",
 ]
 
 # Generic sentences: about neither this item nor this user.
@@ -154,6 +162,11 @@ GENERIC_FRAMES = [
     "My {relative} borrowed it right after me.", "I had seen it mentioned {where}.",
     "There is not much more to say.", "It is the kind of thing you {use} on a {day}.",
     "Overall, {overall}.", "It sat on my shelf for a while before I tried it.",
+    "My {relative} had warned me about the hype.", "I came in with {expect} expectations.",
+    "Worth noting that I {got} the {edition} version.", "This was my {nth} purchase in this category this year.",
+    "I went back and forth on the rating.", "Friends keep asking me about it.",
+    "We {use} it {when} as a family.", "The first impression was {impression}.",
+    "It did not change my life, but that is fine.", "Customer service was {service} when I asked a question.",
 ]
 GENERIC_FILLS = {
     "got": ["picked up", "ordered", "bought", "grabbed", "received"],
@@ -169,6 +182,11 @@ GENERIC_FILLS = {
     "where": ["online", "in a magazine", "on a podcast", "by a coworker", "in a forum"],
     "use": ["enjoy", "put on", "pick up", "come back to"],
     "day": ["rainy Sunday", "long commute", "quiet evening", "lazy afternoon"],
+    "expect": ["low", "high", "modest", "no real", "sky-high"],
+    "edition": ["discounted", "newer", "older", "imported", "standard"],
+    "nth": ["second", "third", "fifth", "first"],
+    "impression": ["mixed", "strong", "lukewarm", "good", "odd"],
+    "service": ["helpful", "slow", "friendly", "quick"],
     "overall": ["a fair experience", "time well spent", "about what I hoped", "not bad at all", "worth a look"],
 }
 

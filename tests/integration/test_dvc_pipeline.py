@@ -1,0 +1,63 @@
+"""`dvc repro` end to end in a scratch copy of the project, with the tiny model as a local base model."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.integration
+
+
+def sh(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               DVC_NO_ANALYTICS="1")
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, tiny_model_dir) -> Path:
+    root = tmp_path_factory.mktemp("project")
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(REPO / name, root / name)
+    shutil.copytree(REPO / "nextquill", root / "nextquill", ignore=shutil.ignore_patterns("__pycache__"))
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["model"]["name_or_path"] = str(tiny_model_dir)
+    params["synthesize"].update(categories=["Books"], users_per_category=12, items_per_category=20,
+                                min_reviews=18, max_reviews=20, distractor_items=1)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"]):
+        assert sh(root, *cmd).returncode == 0
+    return root
+
+
+def test_repro_builds_every_output_then_is_a_no_op(project):
+    first = sh(project, "dvc", "repro")
+    assert first.returncode == 0, first.stderr + first.stdout
+    assert (project / "models" / "base" / "model.safetensors").is_file()
+    assert (project / "data" / "raw" / "synthetic" / "review_categories" / "Books.jsonl").is_file()
+    assert (project / "reports" / "synthesize.json").is_file()
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    assert set(lock["stages"]) == {"base_model", "synthesize"}
+
+    again = sh(project, "dvc", "repro")
+    assert again.returncode == 0
+    assert "Data and pipelines are up to date." in again.stdout
+    assert "Running stage" not in again.stdout
+
+
+def test_mistyped_key_fails_repro_naming_the_key(project):
+    params_file = project / "params.yaml"
+    original = params_file.read_text()
+    try:
+        params_file.write_text(original.replace("users_per_category:", "users_per_categroy:"))
+        result = sh(project, "dvc", "repro")
+        assert result.returncode != 0
+        output = result.stdout + result.stderr
+        assert "synthesize.users_per_categroy" in output and "unknown key" in output
+    finally:
+        params_file.write_text(original)
