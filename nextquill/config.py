@@ -73,7 +73,9 @@ class SynthesizeConfig(_Section):
 
     seed: int = Field(1234, description="Seed of the generator; the same seed writes byte-identical files.")
     categories: tuple[Category, ...] = Field(
-        ("Books", "Movies_and_TV", "CDs_and_Vinyl"), min_length=1, description="Categories to write, one file pair each."
+        ("Books", "Movies_and_TV", "CDs_and_Vinyl"),
+        min_length=1,
+        description="Categories to write, one file pair each.",
     )
     users_per_category: int = Field(70, ge=1, description="Users per category (each reviews one category).")
     items_per_category: int = Field(60, ge=2, description="Items per category that pass the DPL meta filter.")

@@ -60,7 +60,9 @@ def _record(rng: random.Random, user: User, item: Item, rating: int, title: str,
     }
 
 
-def _noise(rng: random.Random, user: User, valid: list[dict], distractors: list[Item], reason: str) -> tuple[dict, list]:
+def _noise(
+    rng: random.Random, user: User, valid: list[dict], distractors: list[Item], reason: str
+) -> tuple[dict, list]:
     """One review that a DPL filter must reject, and its (empty) spans."""
     source = rng.choice(valid)
     record = dict(source, timestamp=source["timestamp"] - rng.randint(1, 30) * 86_400_000)
@@ -123,7 +125,8 @@ def _truth(record: dict, category: str, spans: list[dict], noise: str | None) ->
 
 
 def _check_item_support(items: list[Item], ratings: dict[str, list[float]], category: str) -> None:
-    thin = [(i.parent_asin, len(ratings[i.parent_asin])) for i in items if len(ratings[i.parent_asin]) < MIN_ITEM_REVIEWERS]
+    counts = [(item.parent_asin, len(ratings[item.parent_asin])) for item in items]
+    thin = [(asin, n) for asin, n in counts if n < MIN_ITEM_REVIEWERS]
     if thin:
         raise ValueError(
             f"synthesize: {len(thin)} {category} items have fewer than {MIN_ITEM_REVIEWERS} reviewers "

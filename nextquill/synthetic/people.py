@@ -91,7 +91,8 @@ def make_item(seed: int, category: str, index: int, distractor: bool = False) ->
 def make_user(seed: int, category: str, index: int, min_reviews: int, max_reviews: int) -> User:
     rng = entity_rng(seed, "user", category, index)
     pools = vocab.CATEGORIES[category]
-    signatures = [f"{h} {t}" for h in rng.sample(vocab.SIGNATURE_HEADS, 2) for t in rng.sample(vocab.SIGNATURE_TAILS, 1)]
+    heads = rng.sample(vocab.SIGNATURE_HEADS, 2)
+    signatures = [f"{head} {rng.choice(vocab.SIGNATURE_TAILS)}" for head in heads]
     signatures += rng.sample(vocab.SIGNATURE_PHRASES, rng.randint(1, 2))
     sign_off = rng.choice(vocab.SIGN_OFFS).format(city=rng.choice(vocab.CITIES)) if rng.random() < 0.6 else None
     if sign_off is not None and rng.random() < 0.4:  # initials make a sign-off unique to its user
