@@ -106,12 +106,62 @@ class SynthesizeConfig(_Section):
         return self
 
 
+class DataConfig(_Section):
+    """Stage `prepare`: raw benchmark files into with-history and without-history examples."""
+
+    format: Literal["amazon2023", "dpl", "longlamp", "lamp"] = Field(
+        "amazon2023", description="Raw format: Amazon Reviews 2023 (DPL protocol applied here), built DPL records, "
+        "LongLaMP or LaMP JSON."
+    )
+    raw_dir: str = Field("data/raw/synthetic", description="Folder of the raw files, relative to the project root.")
+    categories: tuple[str, ...] = Field(
+        ("Books", "Movies_and_TV", "CDs_and_Vinyl"), min_length=1, description="Amazon/DPL categories to prepare."
+    )
+    task: str | None = Field(None, description="LaMP task (LaMP_1..LaMP_7) or LongLaMP task (product_review, "
+                             "abstract_generation, topic_writing); lamp and longlamp formats only.")
+    min_review_chars: int = Field(200, ge=0, description="DPL review filter: shortest review text kept.")
+    min_description_chars: int = Field(100, ge=0, description="DPL meta filter: shortest item description.")
+    max_description_chars: int = Field(2000, ge=1, description="DPL meta filter: longest item description.")
+    item_min_users: int = Field(8, ge=1, description="k-core: an item needs this many distinct reviewers.")
+    user_min_reviews: int = Field(18, ge=3, description="k-core: a user needs at least this many reviews.")
+    user_max_reviews: int = Field(500, ge=3, description="k-core: a user may have at most this many reviews.")
+    held_out: int = Field(10, ge=3, description="Last reviews per user used as targets: held_out-2 train, 1 val, 1 test.")
+    profile_item_min_users: int = Field(5, ge=1, description="Second filter: a profile item needs this many users.")
+    profile_min_reviews: int = Field(8, ge=0, description="Second filter: a user needs this many profile reviews.")
+    history_k: int = Field(8, ge=0, description="History entries per prompt at most (official code: 8).")
+    history_selection: Literal["recent", "relevance"] = Field(
+        "recent", description="recent: newest first; relevance: ranked by the embedded MiniLM encoder."
+    )
+    empty_history: str = Field("None", description="What replaces the history block in the H=∅ view.")
+    max_prompt_tokens: int = Field(1024, ge=16, description="Prompt budget (official code: 2048).")
+    max_target_tokens: int = Field(256, ge=2, description="Target budget incl. eos; longer targets are cut, counted.")
+    max_reject_fraction: float = Field(0.05, ge=0.0, le=1.0, description="Fail when more input records are rejected.")
+    duckdb_memory_gb: float = Field(1.0, gt=0, description="DuckDB memory limit; it spills to disk past it.")
+    threads: int = Field(2, ge=1, description="DuckDB threads.")
+
+    @model_validator(mode="after")
+    def _ranges(self) -> DataConfig:
+        if self.user_max_reviews < self.user_min_reviews:
+            raise ValueError(f"user_max_reviews ({self.user_max_reviews}) must be >= user_min_reviews "
+                             f"({self.user_min_reviews})")
+        if self.max_description_chars < self.min_description_chars:
+            raise ValueError(f"max_description_chars ({self.max_description_chars}) must be >= "
+                             f"min_description_chars ({self.min_description_chars})")
+        if self.user_min_reviews < self.held_out + self.profile_min_reviews:
+            raise ValueError(f"user_min_reviews ({self.user_min_reviews}) must be >= held_out ({self.held_out}) + "
+                             f"profile_min_reviews ({self.profile_min_reviews})")
+        if self.format in ("lamp", "longlamp") and not self.task:
+            raise ValueError(f"format {self.format!r} needs data.task")
+        return self
+
+
 class Params(_Section):
     """The whole of `params.yaml`. One attribute per section; sections mirror the DVC stages."""
 
     base: BaseConfig = BaseConfig()
     model: ModelConfig = ModelConfig()
     synthesize: SynthesizeConfig = SynthesizeConfig()
+    data: DataConfig = DataConfig()
 
 
 class ConfigError(ValueError):

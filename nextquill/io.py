@@ -84,3 +84,38 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+class ParquetSink:
+    """Rows buffered as columns and flushed to one Parquet file every `batch_rows` rows: memory stays flat.
+
+    The file appears under its final name only when `close()` succeeds (written to a temporary first).
+    """
+
+    def __init__(self, path: str | Path, schema, batch_rows: int = 50_000):
+        import pyarrow.parquet as pq
+
+        self.path, self.schema, self.batch_rows, self.rows = Path(path), schema, batch_rows, 0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.path.with_name(f".{self.path.name}.tmp")
+        self.columns: dict[str, list] = {name: [] for name in schema.names}
+        self.writer = pq.ParquetWriter(self.tmp, schema, compression="zstd")
+
+    def append(self, row: dict) -> None:
+        for name, column in self.columns.items():
+            column.append(row[name])
+        self.rows += 1
+        if self.rows % self.batch_rows == 0:
+            self.flush()
+
+    def flush(self) -> None:
+        import pyarrow as pa
+
+        if self.columns[self.schema.names[0]]:
+            self.writer.write_table(pa.table(self.columns, schema=self.schema))
+            self.columns = {name: [] for name in self.schema.names}
+
+    def close(self) -> None:
+        self.flush()
+        self.writer.close()
+        os.replace(self.tmp, self.path)

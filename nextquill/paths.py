@@ -20,6 +20,11 @@ class Paths:
         return self.root / "data" / "raw" / "synthetic"
 
     @property
+    def prepared(self) -> Path:
+        """Examples per split, rejects and protocol drops, written by `prepare`."""
+        return self.root / "data" / "prepared"
+
+    @property
     def reports(self) -> Path:
         return self.root / "reports"
 

@@ -1,0 +1,1 @@
+"""Data preparation: raw benchmark files in, with-history and without-history examples out."""

@@ -1,0 +1,140 @@
+"""Stage `prepare`: raw benchmark files into examples with and without the user's history.
+
+Outputs under `data/prepared/`: `{train,val,test}.parquet` (both views as text and token ids, the
+target ids, truncation flags, and per-token preference labels on the synthetic benchmark),
+`rejects.jsonl` (every malformed input record with file, line and reason) and, for Amazon Reviews
+2023, `dropped.parquet` (every line a protocol filter removed, with its reason). Counts go to
+`reports/data_stats.json`. The stage fails when rejects exceed `data.max_reject_fraction`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from nextquill.config import DataConfig, Params
+from nextquill.data.amazon import connect, dropped_rows, iter_users, kept_meta, run_protocol
+from nextquill.data.amazon_raw import load_raw, raw_file
+from nextquill.data.build import ExampleWriter, amazon_targets, write_targets
+from nextquill.data.schema import RejectLog
+from nextquill.io import atomic_dir, atomic_open, write_json
+from nextquill.paths import Paths
+from nextquill.stages._cli import stage_main
+
+
+class TooManyRejects(RuntimeError):
+    """More input records were malformed than `data.max_reject_fraction` allows."""
+
+
+def load_truth(raw: Path) -> dict | None:
+    """Ground-truth preference spans of the synthetic benchmark, keyed like a review; None for real data."""
+    path = raw / "preference_spans.jsonl"
+    if not path.is_file():
+        return None
+    truth = {}
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            if row["noise"] is None:
+                key = (row["user_id"], row["parent_asin"], row["timestamp"])
+                truth[key] = tuple((s["start"], s["end"]) for s in row["spans"])
+    return truth
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def prepare_amazon(cfg: DataConfig, raw: Path, out: Path, root: Path, emit) -> dict:
+    """DPL protocol in DuckDB, then `emit(targets)` user by user. Returns the protocol's counts."""
+    files = []
+    for category in cfg.categories:
+        files.append((category, "review", raw_file(raw / "review_categories", category)))
+        files.append((category, "meta", raw_file(raw / "meta_categories", f"meta_{category}")))
+    with tempfile.TemporaryDirectory(prefix=".prepare-", dir=out.parent) as tmp:
+        work = Path(tmp)
+        loaded = load_raw([(c, k, p) for c, k, p in files], work, emit.rejects)
+        con = connect(work, cfg.duckdb_memory_gb, cfg.threads)
+        thresholds = cfg.model_dump() | {"review_parquet": work / "reviews.parquet", "meta_parquet": work / "meta.parquet"}
+        summary = run_protocol(con, thresholds)
+        meta, truth = kept_meta(con), load_truth(raw)
+        for category, user_id, rows in iter_users(con):
+            emit(amazon_targets(category, user_id, rows, meta, truth, cfg.held_out))
+        dropped_rows(con, [_relative(p, root) for _, _, p in files], out / "dropped.parquet")
+        con.close()
+    return {"input_lines": loaded["lines"], "valid_rows": loaded["rows"], **summary}
+
+
+def _reader_targets(cfg: DataConfig, raw: Path, rejects: RejectLog):
+    if cfg.format == "dpl":
+        from nextquill.data.dpl import read_dpl
+
+        return read_dpl(raw, list(cfg.categories), rejects)
+    from nextquill.data.lamp import read_lamp, read_longlamp
+
+    return (read_lamp if cfg.format == "lamp" else read_longlamp)(raw, cfg.task, rejects)
+
+
+class _Emitter:
+    """Feeds targets to the writer, with the relevance ranker reset per user when there is one."""
+
+    def __init__(self, writer, tokenizer, cfg, rejects, ranker):
+        self.writer, self.tokenizer, self.cfg, self.rejects, self.ranker = writer, tokenizer, cfg, rejects, ranker
+
+    def __call__(self, targets) -> None:
+        if self.ranker is not None:
+            self.ranker.start_user()
+        write_targets(targets, self.writer, self.tokenizer, self.cfg, self.ranker)
+
+
+def run(params: Params, paths: Paths) -> dict:
+    from transformers import AutoTokenizer
+
+    cfg = params.data
+    raw = paths.root / cfg.raw_dir
+    tokenizer = AutoTokenizer.from_pretrained(paths.base_model, local_files_only=True)
+    ranker = None
+    if cfg.history_selection == "relevance":
+        from nextquill.data.relevance import RelevanceRanker
+
+        ranker = RelevanceRanker()
+    with atomic_dir(paths.prepared) as out, atomic_open(out / "rejects.jsonl") as reject_file:
+        rejects = RejectLog(reject_file)
+        writer = ExampleWriter(out)
+        emit = _Emitter(writer, tokenizer, cfg, rejects, ranker)
+        try:
+            if cfg.format == "amazon2023":
+                protocol = prepare_amazon(cfg, raw, out, paths.root, emit)
+                records = protocol["input_lines"]
+            else:
+                emit(_reader_targets(cfg, raw, rejects))
+                protocol, records = {}, rejects.total + sum(writer.examples.values())
+        finally:
+            writer.close()
+    stats = {"format": cfg.format, "raw_dir": cfg.raw_dir, "input_records": records,
+             "rejects": dict(sorted(rejects.counts.items())), "rejects_total": rejects.total,
+             "users": len({key for key in writer.users}), **writer.stats()}
+    if protocol:
+        stats["protocol"] = protocol
+    write_json(paths.reports / "data_stats.json", stats)
+    fraction = rejects.total / max(records, 1)
+    if fraction > cfg.max_reject_fraction:
+        top = ", ".join(f"{k}: {v}" for k, v in rejects.counts.most_common(3))
+        raise TooManyRejects(
+            f"{fraction:.1%} of {records} input records were rejected ({top}), more than "
+            f"data.max_reject_fraction = {cfg.max_reject_fraction}; see {paths.prepared / 'rejects.jsonl'}"
+        )
+    return {"examples": stats["examples"], "users": stats["users"], "rejects": rejects.total}
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_main("prepare", run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
