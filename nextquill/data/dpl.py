@@ -175,7 +175,8 @@ def read_dpl(raw_dir: Path, categories: list[str], rejects: RejectLog) -> Iterat
 
 def _dpl_problem(obj: dict, meta: dict[str, tuple[str, str]]) -> Problem:
     problem = (check_fields(obj, ROW_FIELDS) or check_fields(obj["data"], REVIEW_FIELDS, "data.")
-               or check_entries(obj["profile"], REVIEW_FIELDS, "profile") or check_text(obj["data"]["text"], "data.text"))
+               or check_entries(obj["profile"], REVIEW_FIELDS, "profile")
+               or check_text(obj["data"]["text"], "data.text"))
     if problem is None and obj["data"]["asin"] not in meta:
         problem = "unknown_item", f"data.asin {obj['data']['asin']!r} is not in meta"
     return problem

@@ -14,10 +14,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from nextquill.data.dpl import (
-    NUMBER, SPLITS, TEXT, Problem, Spec, check_entries, check_fields, check_text, find_file, is_jsonl, iter_records,
-    load_json, reject,
-)
+from nextquill.data import dpl
+from nextquill.data.dpl import NUMBER, TEXT, Problem, Spec
 from nextquill.data.schema import HistoryEntry, RejectLog, Split, Target
 
 log = logging.getLogger(__name__)
@@ -37,9 +35,12 @@ LAMP_FIELDS: dict[str, TaskFields] = {
 }
 LAMP_SYSTEM = {
     "LaMP_1": "Given the user's past papers, say which of the two references below the user is more likely to cite.\n",
-    "LaMP_2": "Given the user's past movie descriptions and tags, choose the tag the user would give the movie below.\n",
-    "LaMP_3": "Given the user's past reviews and ratings, give the rating from 1 to 5 the user gave the review below.\n",
-    "LaMP_4": "Given the user's past articles and headlines, write the headline the user would give the article below.\n",
+    "LaMP_2": ("Given the user's past movie descriptions and tags, choose the tag the user would give the movie "
+               "below.\n"),
+    "LaMP_3": ("Given the user's past reviews and ratings, give the rating from 1 to 5 the user gave the review "
+               "below.\n"),
+    "LaMP_4": ("Given the user's past articles and headlines, write the headline the user would give the article "
+               "below.\n"),
     "LaMP_5": "Given the user's past abstracts and titles, write the title the user would give the abstract below.\n",
     "LaMP_6": "Given the user's past emails and subjects, write the subject the user would give the email below.\n",
     "LaMP_7": "Given the user's past tweets, paraphrase the tweet below the way the user would write it.\n",
@@ -51,9 +52,12 @@ LONGLAMP_FIELDS: dict[str, TaskFields] = {
     "topic_writing": (("summary", "Post Summary", TEXT), ("content", "Post Content", TEXT)),
 }
 LONGLAMP_SYSTEM = {
-    "product_review": "Given the user's past product reviews, write the review the user would give the product below.\n",
-    "abstract_generation": "Given the user's past paper titles and abstracts, write the abstract of the paper below.\n",
-    "topic_writing": "Given the user's past Reddit posts, write the post the user would write from the summary below.\n",
+    "product_review": ("Given the user's past product reviews, write the review the user would give the product "
+                       "below.\n"),
+    "abstract_generation": ("Given the user's past paper titles and abstracts, write the abstract of the paper "
+                            "below.\n"),
+    "topic_writing": ("Given the user's past Reddit posts, write the post the user would write from the summary "
+                      "below.\n"),
 }
 LAMP_SPLITS: tuple[tuple[str, Split], ...] = (("train", "train"), ("dev", "val"), ("test", "test"))
 QUESTION_FIELDS: Spec = {"id": ID, "input": TEXT, "profile": (list,)}
@@ -75,10 +79,9 @@ def parse_date(value: object) -> int | None:
     return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
 
 
-def _task(table: dict[str, TaskFields], task: str) -> TaskFields:
+def _check_task(table: dict[str, TaskFields], task: str) -> None:
     if task not in table:
         raise ValueError(f"unknown task {task!r}; expected one of {', '.join(table)}")
-    return table[task]
 
 
 def _as_text(value: object) -> str:
@@ -104,14 +107,14 @@ def _target(task: str, split: Split, user_id: str, item_id: str, record: dict, o
 
 
 def _profile_problem(record: dict, fields: TaskFields) -> Problem:
-    return check_entries(record["profile"], {name: types for name, _, types in fields}, "profile")
+    return dpl.check_entries(record["profile"], {name: types for name, _, types in fields}, "profile")
 
 
 # ---------------------------------------------------------------- LaMP
 
 def read_lamp(raw_dir: Path, task: str, rejects: RejectLog) -> Iterator[Target]:
     """Targets of `raw_dir/{train,dev,test}_questions.json` with their golds from `*_outputs.json`."""
-    fields = _task(LAMP_FIELDS, task)
+    _check_task(LAMP_FIELDS, task)
     if not raw_dir.is_dir():
         raise FileNotFoundError(f"{raw_dir}: LaMP folder not found")
     for stem, split in LAMP_SPLITS:
@@ -126,19 +129,19 @@ def read_lamp(raw_dir: Path, task: str, rejects: RejectLog) -> Iterator[Target]:
 
 def load_golds(path: Path, task: str, rejects: RejectLog) -> dict[str, str]:
     """id -> output from a `{"task", "golds": [{"id", "output"}]}` file; the first gold of an id wins."""
-    doc = load_json(path, dict)
+    doc = dpl.load_json(path, dict)
     if doc.get("task", task) != task:
         raise ValueError(f"{path}: golds are for task {doc['task']!r}, not {task!r}")
     if not isinstance(doc.get("golds"), list):
         raise ValueError(f"{path}: 'golds' is missing or not a list")
     golds: dict[str, str] = {}
     for index, gold in enumerate(doc["golds"]):
-        problem = check_fields(gold, GOLD_FIELDS, f"golds[{index}].") if isinstance(gold, dict) else (
+        problem = dpl.check_fields(gold, GOLD_FIELDS, f"golds[{index}].") if isinstance(gold, dict) else (
             "wrong_type", f"golds[{index}]: expected an object, got {type(gold).__name__}")
         if problem is None and str(gold["id"]) in golds:
             problem = "duplicate", f"golds[{index}].id {gold['id']!r} already seen"
         if problem is not None:
-            reject(rejects, path, index, *problem)
+            dpl.reject(rejects, path, index, *problem)
             continue
         golds[str(gold["id"])] = gold["output"]
     return golds
@@ -147,18 +150,18 @@ def load_golds(path: Path, task: str, rejects: RejectLog) -> dict[str, str]:
 def _read_lamp_split(path: Path, outputs: str, golds: dict[str, str], task: str, split: Split,
                      rejects: RejectLog) -> Iterator[Target]:
     seen: set[str] = set()
-    for number, record in iter_records(path, rejects):
-        problem = (check_fields(record, QUESTION_FIELDS) or _profile_problem(record, LAMP_FIELDS[task])
-                   or check_text(record["input"], "input"))
+    for number, record in dpl.iter_records(path, rejects):
+        problem = (dpl.check_fields(record, QUESTION_FIELDS) or _profile_problem(record, LAMP_FIELDS[task])
+                   or dpl.check_text(record["input"], "input"))
         qid = str(record["id"]) if problem is None else ""
         if problem is None and qid in seen:
             problem = "duplicate", f"id {qid!r} already seen"
         elif problem is None and qid not in golds:
             problem = "no_gold", f"id {qid!r} has no usable gold in {outputs}"
         elif problem is None:
-            problem = check_text(golds[qid], f"output of id {qid!r} in {outputs}")
+            problem = dpl.check_text(golds[qid], f"output of id {qid!r} in {outputs}")
         if problem is not None:
-            reject(rejects, path, number, *problem)
+            dpl.reject(rejects, path, number, *problem)
             continue
         seen.add(qid)
         yield _target(task, split, qid, qid, record, golds[qid], LAMP_FIELDS[task], LAMP_SYSTEM[task])
@@ -171,11 +174,11 @@ def _read_lamp_split(path: Path, outputs: str, golds: dict[str, str], task: str,
 
 def read_longlamp(raw_dir: Path, task: str, rejects: RejectLog) -> Iterator[Target]:
     """Targets of `raw_dir/{train,val,test}` as .jsonl(.gz), .json (a list) or .parquet."""
-    _task(LONGLAMP_FIELDS, task)
+    _check_task(LONGLAMP_FIELDS, task)
     if not raw_dir.is_dir():
         raise FileNotFoundError(f"{raw_dir}: LongLaMP folder not found")
-    for split in SPLITS:
-        path = find_file(raw_dir, split, (".jsonl", ".jsonl.gz", ".json", ".parquet"))
+    for split in dpl.SPLITS:
+        path = dpl.find_file(raw_dir, split, (".jsonl", ".jsonl.gz", ".json", ".parquet"))
         if path is None:
             log.warning("%s/%s.{jsonl,jsonl.gz,json,parquet} not found; %s split skipped", raw_dir, split, task)
             continue
@@ -184,17 +187,17 @@ def read_longlamp(raw_dir: Path, task: str, rejects: RejectLog) -> Iterator[Targ
 
 def _longlamp_problem(record: dict, task: str) -> Problem:
     spec = LONGLAMP_FIELDS_TOP | ({"reviewerId": TEXT} if task == "product_review" else {})
-    problem = check_fields(record, spec)
+    problem = dpl.check_fields(record, spec)
     if problem is None and record.get("id") is not None:  # ids are optional in LongLaMP, but typed when given
-        problem = check_fields(record, {"id": ID})
-    return (problem or _profile_problem(record, LONGLAMP_FIELDS[task]) or check_text(record["input"], "input")
-            or check_text(record["output"], "output"))
+        problem = dpl.check_fields(record, {"id": ID})
+    return (problem or _profile_problem(record, LONGLAMP_FIELDS[task]) or dpl.check_text(record["input"], "input")
+            or dpl.check_text(record["output"], "output"))
 
 
 def _read_longlamp_split(path: Path, task: str, split: Split, rejects: RejectLog) -> Iterator[Target]:
     seen: set[tuple[str, ...]] = set()
-    for number, record in iter_records(path, rejects):
-        position = number - 1 if is_jsonl(path) else number  # 0-based place in the file: stable across runs
+    for number, record in dpl.iter_records(path, rejects):
+        position = number - 1 if dpl.is_jsonl(path) else number  # 0-based place in the file: stable across runs
         problem = _longlamp_problem(record, task)
         has_id = problem is None and record.get("id") is not None
         item_id = str(record["id"]) if has_id else f"{split}-{position}"
@@ -203,7 +206,7 @@ def _read_longlamp_split(path: Path, task: str, split: Split, rejects: RejectLog
         if problem is None and key in seen:
             problem = "duplicate", f"id {item_id!r} already seen" if has_id else "same input and output already seen"
         if problem is not None:
-            reject(rejects, path, number, *problem)
+            dpl.reject(rejects, path, number, *problem)
             continue
         seen.add(key)
         user_id = record["reviewerId"] if task == "product_review" else f"{split}-{position}"

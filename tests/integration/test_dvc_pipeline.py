@@ -1,5 +1,6 @@
 """`dvc repro` end to end in a scratch copy of the project, with the tiny model as a local base model."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -29,6 +30,8 @@ def project(tmp_path_factory, tiny_model_dir) -> Path:
     params["model"]["name_or_path"] = str(tiny_model_dir)
     params["synthesize"].update(categories=["Books"], users_per_category=12, items_per_category=20,
                                 min_reviews=18, max_reviews=20, distractor_items=1)
+    # 12 users leave thin profiles: relax the profile-item threshold so the cascade keeps them all.
+    params["data"].update(categories=["Books"], max_prompt_tokens=2048, profile_item_min_users=2)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"]):
         assert sh(root, *cmd).returncode == 0
@@ -42,7 +45,10 @@ def test_repro_builds_every_output_then_is_a_no_op(project):
     assert (project / "data" / "raw" / "synthetic" / "review_categories" / "Books.jsonl").is_file()
     assert (project / "reports" / "synthesize.json").is_file()
     lock = yaml.safe_load((project / "dvc.lock").read_text())
-    assert set(lock["stages"]) == {"base_model", "synthesize"}
+    assert set(lock["stages"]) == {"base_model", "synthesize", "prepare"}
+    stats = json.loads((project / "reports" / "data_stats.json").read_text())
+    assert stats["examples"] == {"train": 96, "val": 12, "test": 12}  # 12 users x (8 + 1 + 1)
+    assert 0.15 < stats["preference_token_fraction"] < 0.6
 
     again = sh(project, "dvc", "repro")
     assert again.returncode == 0
