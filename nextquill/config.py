@@ -125,7 +125,9 @@ class DataConfig(_Section):
     item_min_users: int = Field(8, ge=1, description="k-core: an item needs this many distinct reviewers.")
     user_min_reviews: int = Field(18, ge=3, description="k-core: a user needs at least this many reviews.")
     user_max_reviews: int = Field(500, ge=3, description="k-core: a user may have at most this many reviews.")
-    held_out: int = Field(10, ge=3, description="Last reviews per user used as targets: held_out-2 train, 1 val, 1 test.")
+    held_out: int = Field(
+        10, ge=3, description="Last reviews per user used as targets: held_out-2 train, 1 val, 1 test.",
+    )
     profile_item_min_users: int = Field(5, ge=1, description="Second filter: a profile item needs this many users.")
     profile_min_reviews: int = Field(8, ge=0, description="Second filter: a user needs this many profile reviews.")
     history_k: int = Field(8, ge=0, description="History entries per prompt at most (official code: 8).")

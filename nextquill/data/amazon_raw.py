@@ -8,13 +8,11 @@ filter can still say exactly which input line it dropped.
 
 from __future__ import annotations
 
-import gzip
-import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
 
+from nextquill.data.records import NUMBER, TEXT, Spec, check_fields, find_file, iter_records
 from nextquill.data.schema import RejectLog
 from nextquill.io import ParquetSink
 
@@ -28,60 +26,18 @@ META_SCHEMA = pa.schema([
     ("title", pa.string()), ("description", pa.string()), ("n_categories", pa.int32()),
     ("rating_number", pa.int64()),
 ])
-# field -> accepted Python types (JSON numbers may come as int or float; bool is not a number here)
-REVIEW_FIELDS = {"user_id": (str,), "parent_asin": (str,), "rating": (int, float), "title": (str,),
-                 "text": (str,), "timestamp": (int,)}
-META_FIELDS = {"parent_asin": (str,), "title": (str,), "description": (list,), "categories": (list,),
-               "rating_number": (int, type(None))}
+REVIEW_FIELDS: Spec = {"user_id": TEXT, "parent_asin": TEXT, "rating": NUMBER, "title": TEXT, "text": TEXT,
+                       "timestamp": (int,)}
+# rating_number may be null: the DPL meta filter drops such items, which is filtering, not bad input.
+META_FIELDS: Spec = {"parent_asin": TEXT, "title": TEXT, "description": (list,), "categories": (list,)}
 
 
 def raw_file(folder: Path, stem: str) -> Path:
     """`stem.jsonl` or `stem.jsonl.gz`, whichever exists (error naming both when neither does)."""
-    for suffix in (".jsonl", ".jsonl.gz"):
-        path = folder / f"{stem}{suffix}"
-        if path.is_file():
-            return path
-    raise FileNotFoundError(f"{folder / stem}.jsonl(.gz): raw file not found")
-
-
-def iter_json_lines(path: Path, rejects: RejectLog) -> Iterator[tuple[int, dict | None]]:
-    """(1-based line, object) for every line; the object is None when the line went to `rejects`."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                rejects.add(path, number, "empty_line")
-                yield number, None
-                continue
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                rejects.add(path, number, "invalid_utf8", f"byte {err.start}: {err.reason}")
-                yield number, None
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as err:
-                rejects.add(path, number, "malformed_json", str(err))
-                yield number, None
-                continue
-            if not isinstance(obj, dict):
-                rejects.add(path, number, "wrong_type", f"record is a {type(obj).__name__}, expected an object")
-                yield number, None
-                continue
-            yield number, obj
-
-
-def check_fields(obj: dict, fields: dict[str, tuple[type, ...]]) -> tuple[str, str] | None:
-    """(reason, detail) for the first missing or wrongly typed field, or None when all are fine."""
-    for name, types in fields.items():
-        if name not in obj or (obj[name] is None and type(None) not in types):
-            return "missing_field", name
-        value = obj[name]
-        if isinstance(value, bool) or not isinstance(value, types):
-            expected = " or ".join(t.__name__ for t in types)
-            return "wrong_type", f"{name}: expected {expected}, got {type(value).__name__} {str(value)[:40]!r}"
-    return None
+    path = find_file(folder, stem, (".jsonl", ".jsonl.gz"))
+    if path is None:
+        raise FileNotFoundError(f"{folder / stem}.jsonl(.gz): raw file not found")
+    return path
 
 
 def review_row(obj: dict) -> dict:
@@ -90,13 +46,15 @@ def review_row(obj: dict) -> dict:
 
 
 def meta_row(obj: dict) -> dict | tuple[str, str]:
-    parts = obj["description"]
+    parts, rating_number = obj["description"], obj.get("rating_number")
     if not all(isinstance(p, str) for p in parts):
         return "wrong_type", "description: expected a list of strings"
+    if rating_number is not None and (isinstance(rating_number, bool) or not isinstance(rating_number, int)):
+        return "wrong_type", f"rating_number: expected int or null, got {type(rating_number).__name__}"
     if parts and parts[0].strip() == "Product Description":  # DPL drops this leading header entry
         parts = parts[1:]
     return {"parent_asin": obj["parent_asin"], "title": obj["title"], "description": " ".join(parts).strip(),
-            "n_categories": len(obj["categories"]), "rating_number": obj["rating_number"]}
+            "n_categories": len(obj["categories"]), "rating_number": rating_number}
 
 
 def load_raw(files: list[tuple[str, str, Path]], out: Path, rejects: RejectLog, batch_rows: int = 50_000) -> dict:
@@ -106,14 +64,10 @@ def load_raw(files: list[tuple[str, str, Path]], out: Path, rejects: RejectLog, 
     """
     sinks = {"review": ParquetSink(out / "reviews.parquet", REVIEW_SCHEMA, batch_rows),
              "meta": ParquetSink(out / "meta.parquet", META_SCHEMA, batch_rows)}
-    lines = 0
     try:
         for file_id, (category, kind, path) in enumerate(files):
             fields = REVIEW_FIELDS if kind == "review" else META_FIELDS
-            for number, obj in iter_json_lines(path, rejects):
-                lines += 1
-                if obj is None:
-                    continue
+            for number, obj in iter_records(path, rejects):
                 problem = check_fields(obj, fields)
                 row = meta_row(obj) if problem is None and kind == "meta" else None
                 if isinstance(row, tuple):
@@ -126,4 +80,6 @@ def load_raw(files: list[tuple[str, str, Path]], out: Path, rejects: RejectLog, 
     finally:
         for sink in sinks.values():
             sink.close()
-    return {"files": [str(p) for _, _, p in files], "rows": {k: s.rows for k, s in sinks.items()}, "lines": lines}
+    rows = {kind: sink.rows for kind, sink in sinks.items()}
+    # Every line is either a row or a reject (loading runs first, so the log holds only its rejects).
+    return {"files": [str(p) for _, _, p in files], "rows": rows, "lines": sum(rows.values()) + rejects.total}

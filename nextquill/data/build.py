@@ -13,13 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from nextquill.data.prompts import Views, build_views, token_labels
-from nextquill.data.schema import HistoryEntry, Target
-
-REVIEW_SYSTEM = (
-    "Given the title and description of an item, along with the user's past reviews and the output review "
-    "rating and review title, generate a personalized item review for the user.\n"
-)  # verbatim from the official code; the trailing newline is part of it
-SPLITS = ("train", "val", "test")
+from nextquill.data.schema import REVIEW_SYSTEM, SPLITS, HistoryEntry, Target
 
 
 def example_schema():

@@ -1,145 +1,38 @@
 """Read built DPL benchmark files (DPL-main per category and split, plus DPL-meta) into `Target`s.
 
-Also home of the record-level helpers that `lamp.py` shares: streaming JSONL (a bad line rejects only
-that line), JSON-list and Parquet files, field type checks, and rejects that say where a record was.
-Every record that does not become a Target goes to the `RejectLog` with its file, position and reason;
-positions are 1-based lines in JSONL files and 0-based record indexes in JSON-list and Parquet files.
+Every record that does not become a Target goes to the `RejectLog` with its file, position and reason
+(see `records.py`). A history entry whose item is not in DPL-meta is dropped from that history and
+logged as `unknown_item`; a target whose own item is unknown rejects the whole record.
 """
 
 from __future__ import annotations
 
-import gzip
-import json
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from nextquill.data.schema import HistoryEntry, RejectLog, Split, Target
+from nextquill.data.records import (
+    NUMBER,
+    TEXT,
+    Problem,
+    Spec,
+    check_entries,
+    check_fields,
+    check_text,
+    find_file,
+    iter_records,
+    reject,
+)
+from nextquill.data.schema import REVIEW_SYSTEM, SPLITS, HistoryEntry, RejectLog, Split, Target
 
 log = logging.getLogger(__name__)
 
-Spec = dict[str, tuple[type, ...]]  # field -> accepted Python types
-Problem = tuple[str, str] | None  # (reason, detail), or None when the record is fine
-
-TEXT: tuple[type, ...] = (str,)
-NUMBER: tuple[type, ...] = (int, float)
-SPLITS: tuple[Split, ...] = ("train", "val", "test")
 LIST_SUFFIXES = (".jsonl", ".jsonl.gz", ".json")
-# NextQuill's system line, verbatim (method.md section 11); it ends in "\n" because the template adds none.
-SYSTEM = ("Given the title and description of an item, along with the user's past reviews and the output review "
-          "rating and review title, generate a personalized item review for the user.\n")
 REVIEW_FIELDS: Spec = {"asin": TEXT, "rating": NUMBER, "text": TEXT, "timestamp": (int,), "title": TEXT}
 ROW_FIELDS: Spec = {"user_id": TEXT, "profile": (list,), "data": (dict,)}
 META_FIELDS: Spec = {"asin": TEXT, "title": TEXT, "description": TEXT}
 
-
-# ---------------------------------------------------------------- shared record helpers (also used by lamp.py)
-
-def find_file(folder: Path, stem: str, suffixes: Iterable[str]) -> Path | None:
-    """The first `folder/stem+suffix` that exists, in the order of `suffixes`."""
-    for suffix in suffixes:
-        path = folder / f"{stem}{suffix}"
-        if path.is_file():
-            return path
-    return None
-
-
-def is_jsonl(path: Path) -> bool:
-    return path.name.endswith((".jsonl", ".jsonl.gz"))
-
-
-def reject(rejects: RejectLog, path: Path, number: int, reason: str, detail: str = "") -> None:
-    """Log one unusable record; for list files the detail says the position is a 0-based index."""
-    if not is_jsonl(path):
-        detail = f"record index {number} (0-based): {detail}"
-    rejects.add(path, number, reason, detail)
-
-
-def load_json(path: Path, expected: type) -> object:
-    """A whole JSON file of type `expected`; any file-level problem is a ValueError naming the file."""
-    try:
-        obj = json.loads(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not valid UTF-8 (byte {err.start}: {err.reason})") from err
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from err
-    if not isinstance(obj, expected):
-        raise ValueError(f"{path}: top level is a JSON {type(obj).__name__}, expected a {expected.__name__}")
-    return obj
-
-
-def _jsonl_items(path: Path, rejects: RejectLog) -> Iterator[tuple[int, object]]:
-    # Decode each line on its own, so one bad byte or bracket loses only its own record.
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                yield number, json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError as err:
-                reject(rejects, path, number, "invalid_utf8", f"byte {err.start}: {err.reason}")
-            except json.JSONDecodeError as err:
-                reject(rejects, path, number, "malformed_json", str(err))
-
-
-def _parquet_items(path: Path) -> Iterator[tuple[int, object]]:
-    try:
-        batches = pq.ParquetFile(path).iter_batches()
-        rows = (row for batch in batches for row in batch.to_pylist())
-        yield from enumerate(rows)
-    except (pa.ArrowException, OSError) as err:
-        raise ValueError(f"{path}: not a readable Parquet file ({err})") from err
-
-
-def iter_records(path: Path, rejects: RejectLog) -> Iterator[tuple[int, dict]]:
-    """(position, record) for every usable object in a .jsonl(.gz), .json list or .parquet file."""
-    if is_jsonl(path):
-        items: Iterable[tuple[int, object]] = _jsonl_items(path, rejects)
-    elif path.suffix == ".parquet":
-        items = _parquet_items(path)
-    elif path.suffix == ".json":
-        items = enumerate(load_json(path, list))
-    else:
-        raise ValueError(f"{path}: unsupported file type (expected .jsonl, .jsonl.gz, .json or .parquet)")
-    for number, obj in items:
-        if isinstance(obj, dict):
-            yield number, obj
-        else:
-            reject(rejects, path, number, "wrong_type", f"record is a {type(obj).__name__}, expected an object")
-
-
-def check_fields(obj: dict, spec: Spec, prefix: str = "") -> Problem:
-    """The first missing or wrongly typed field of `obj` (named with `prefix`), or None."""
-    for name, types in spec.items():
-        value = obj.get(name)
-        if value is None:
-            return "missing_field", f"{prefix}{name}"
-        # bool is an int subclass, but a true/false rating or id is a data error, not a number
-        if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
-            expected = " or ".join(t.__name__ for t in types)
-            return "wrong_type", f"{prefix}{name}: expected {expected}, got {type(value).__name__} {str(value)[:40]!r}"
-    return None
-
-
-def check_entries(entries: list, spec: Spec, name: str) -> Problem:
-    """The first problem among the objects of a list field such as `profile`, or None."""
-    for index, entry in enumerate(entries):
-        if not isinstance(entry, dict):
-            return "wrong_type", f"{name}[{index}]: expected an object, got {type(entry).__name__}"
-        problem = check_fields(entry, spec, f"{name}[{index}].")
-        if problem is not None:
-            return problem
-    return None
-
-
-def check_text(value: str, name: str) -> Problem:
-    return ("empty_text", f"{name} is empty or whitespace") if not value.strip() else None
-
-
-# ---------------------------------------------------------------- DPL
 
 def read_meta(raw_dir: Path, rejects: RejectLog) -> dict[str, tuple[str, str]]:
     """asin -> (title, description) from `raw_dir/meta.jsonl(.gz)` or `meta.json`; the first row of an asin wins."""
@@ -201,7 +94,8 @@ def _read_dpl_split(path: Path, category: str, split: Split, meta: dict[str, tup
             example_id=f"{category}/{user}/{split}/{per_user[user]}", user_id=user, split=split, category=category,
             item_id=data["asin"], query=(("Item Title", title), ("Item Description", description)),
             question=(("Output Review Rating", str(float(data["rating"]))), ("Output Review Title", data["title"])),
-            target=data["text"], history=_dpl_history(obj["profile"], meta, path, number, rejects), system=SYSTEM)
+            target=data["text"], history=_dpl_history(obj["profile"], meta, path, number, rejects),
+            system=REVIEW_SYSTEM)
         per_user[user] += 1
 
 

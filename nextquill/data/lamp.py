@@ -3,7 +3,7 @@
 Neither format has item metadata, so the query is empty and the task input is the question; each
 profile item becomes one history entry holding the task's fields under readable labels, newest first
 when every item has a parseable `date`, else in published order. File reading, type checks and
-rejects are the shared helpers of `dpl.py`, so a bad record is logged the same way in every format.
+rejects are the shared helpers of `records.py`, so a bad record is logged the same way in every format.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from nextquill.data import dpl
-from nextquill.data.dpl import NUMBER, TEXT, Problem, Spec
-from nextquill.data.schema import HistoryEntry, RejectLog, Split, Target
+from nextquill.data import records
+from nextquill.data.records import NUMBER, TEXT, Problem, Spec
+from nextquill.data.schema import SPLITS, HistoryEntry, RejectLog, Split, Target
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def _target(task: str, split: Split, user_id: str, item_id: str, record: dict, o
 
 
 def _profile_problem(record: dict, fields: TaskFields) -> Problem:
-    return dpl.check_entries(record["profile"], {name: types for name, _, types in fields}, "profile")
+    return records.check_entries(record["profile"], {name: types for name, _, types in fields}, "profile")
 
 
 # ---------------------------------------------------------------- LaMP
@@ -129,19 +129,19 @@ def read_lamp(raw_dir: Path, task: str, rejects: RejectLog) -> Iterator[Target]:
 
 def load_golds(path: Path, task: str, rejects: RejectLog) -> dict[str, str]:
     """id -> output from a `{"task", "golds": [{"id", "output"}]}` file; the first gold of an id wins."""
-    doc = dpl.load_json(path, dict)
+    doc = records.load_json(path, dict)
     if doc.get("task", task) != task:
         raise ValueError(f"{path}: golds are for task {doc['task']!r}, not {task!r}")
     if not isinstance(doc.get("golds"), list):
         raise ValueError(f"{path}: 'golds' is missing or not a list")
     golds: dict[str, str] = {}
     for index, gold in enumerate(doc["golds"]):
-        problem = dpl.check_fields(gold, GOLD_FIELDS, f"golds[{index}].") if isinstance(gold, dict) else (
+        problem = records.check_fields(gold, GOLD_FIELDS, f"golds[{index}].") if isinstance(gold, dict) else (
             "wrong_type", f"golds[{index}]: expected an object, got {type(gold).__name__}")
         if problem is None and str(gold["id"]) in golds:
             problem = "duplicate", f"golds[{index}].id {gold['id']!r} already seen"
         if problem is not None:
-            dpl.reject(rejects, path, index, *problem)
+            records.reject(rejects, path, index, *problem)
             continue
         golds[str(gold["id"])] = gold["output"]
     return golds
@@ -150,18 +150,18 @@ def load_golds(path: Path, task: str, rejects: RejectLog) -> dict[str, str]:
 def _read_lamp_split(path: Path, outputs: str, golds: dict[str, str], task: str, split: Split,
                      rejects: RejectLog) -> Iterator[Target]:
     seen: set[str] = set()
-    for number, record in dpl.iter_records(path, rejects):
-        problem = (dpl.check_fields(record, QUESTION_FIELDS) or _profile_problem(record, LAMP_FIELDS[task])
-                   or dpl.check_text(record["input"], "input"))
+    for number, record in records.iter_records(path, rejects):
+        problem = (records.check_fields(record, QUESTION_FIELDS) or _profile_problem(record, LAMP_FIELDS[task])
+                   or records.check_text(record["input"], "input"))
         qid = str(record["id"]) if problem is None else ""
         if problem is None and qid in seen:
             problem = "duplicate", f"id {qid!r} already seen"
         elif problem is None and qid not in golds:
             problem = "no_gold", f"id {qid!r} has no usable gold in {outputs}"
         elif problem is None:
-            problem = dpl.check_text(golds[qid], f"output of id {qid!r} in {outputs}")
+            problem = records.check_text(golds[qid], f"output of id {qid!r} in {outputs}")
         if problem is not None:
-            dpl.reject(rejects, path, number, *problem)
+            records.reject(rejects, path, number, *problem)
             continue
         seen.add(qid)
         yield _target(task, split, qid, qid, record, golds[qid], LAMP_FIELDS[task], LAMP_SYSTEM[task])
@@ -177,8 +177,8 @@ def read_longlamp(raw_dir: Path, task: str, rejects: RejectLog) -> Iterator[Targ
     _check_task(LONGLAMP_FIELDS, task)
     if not raw_dir.is_dir():
         raise FileNotFoundError(f"{raw_dir}: LongLaMP folder not found")
-    for split in dpl.SPLITS:
-        path = dpl.find_file(raw_dir, split, (".jsonl", ".jsonl.gz", ".json", ".parquet"))
+    for split in SPLITS:
+        path = records.find_file(raw_dir, split, (".jsonl", ".jsonl.gz", ".json", ".parquet"))
         if path is None:
             log.warning("%s/%s.{jsonl,jsonl.gz,json,parquet} not found; %s split skipped", raw_dir, split, task)
             continue
@@ -187,17 +187,17 @@ def read_longlamp(raw_dir: Path, task: str, rejects: RejectLog) -> Iterator[Targ
 
 def _longlamp_problem(record: dict, task: str) -> Problem:
     spec = LONGLAMP_FIELDS_TOP | ({"reviewerId": TEXT} if task == "product_review" else {})
-    problem = dpl.check_fields(record, spec)
+    problem = records.check_fields(record, spec)
     if problem is None and record.get("id") is not None:  # ids are optional in LongLaMP, but typed when given
-        problem = dpl.check_fields(record, {"id": ID})
-    return (problem or _profile_problem(record, LONGLAMP_FIELDS[task]) or dpl.check_text(record["input"], "input")
-            or dpl.check_text(record["output"], "output"))
+        problem = records.check_fields(record, {"id": ID})
+    return (problem or _profile_problem(record, LONGLAMP_FIELDS[task]) or records.check_text(record["input"], "input")
+            or records.check_text(record["output"], "output"))
 
 
 def _read_longlamp_split(path: Path, task: str, split: Split, rejects: RejectLog) -> Iterator[Target]:
     seen: set[tuple[str, ...]] = set()
-    for number, record in dpl.iter_records(path, rejects):
-        position = number - 1 if dpl.is_jsonl(path) else number  # 0-based place in the file: stable across runs
+    for number, record in records.iter_records(path, rejects):
+        position = number - 1 if records.is_jsonl(path) else number  # 0-based place in the file: stable across runs
         problem = _longlamp_problem(record, task)
         has_id = problem is None and record.get("id") is not None
         item_id = str(record["id"]) if has_id else f"{split}-{position}"
@@ -206,7 +206,7 @@ def _read_longlamp_split(path: Path, task: str, split: Split, rejects: RejectLog
         if problem is None and key in seen:
             problem = "duplicate", f"id {item_id!r} already seen" if has_id else "same input and output already seen"
         if problem is not None:
-            dpl.reject(rejects, path, number, *problem)
+            records.reject(rejects, path, number, *problem)
             continue
         seen.add(key)
         user_id = record["reviewerId"] if task == "product_review" else f"{split}-{position}"

@@ -14,6 +14,13 @@ from pathlib import Path
 from typing import IO, Literal
 
 Split = Literal["train", "val", "test"]
+SPLITS: tuple[Split, ...] = ("train", "val", "test")
+# NextQuill's system line, verbatim from the official code (method.md section 11); its trailing newline is
+# part of it, since the official template adds none after the system text.
+REVIEW_SYSTEM = (
+    "Given the title and description of an item, along with the user's past reviews and the output review "
+    "rating and review title, generate a personalized item review for the user.\n"
+)
 Fields = tuple[tuple[str, str], ...]  # ordered (label, value) pairs, rendered as "[label]: value"
 
 

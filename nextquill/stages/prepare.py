@@ -58,9 +58,10 @@ def prepare_amazon(cfg: DataConfig, raw: Path, out: Path, root: Path, emit) -> d
         files.append((category, "meta", raw_file(raw / "meta_categories", f"meta_{category}")))
     with tempfile.TemporaryDirectory(prefix=".prepare-", dir=out.parent) as tmp:
         work = Path(tmp)
-        loaded = load_raw([(c, k, p) for c, k, p in files], work, emit.rejects)
+        loaded = load_raw(files, work, emit.rejects)
         con = connect(work, cfg.duckdb_memory_gb, cfg.threads)
-        thresholds = cfg.model_dump() | {"review_parquet": work / "reviews.parquet", "meta_parquet": work / "meta.parquet"}
+        parquet = {"review_parquet": work / "reviews.parquet", "meta_parquet": work / "meta.parquet"}
+        thresholds = cfg.model_dump() | parquet
         summary = run_protocol(con, thresholds)
         meta, truth = kept_meta(con), load_truth(raw)
         for category, user_id, rows in iter_users(con):

@@ -2,9 +2,8 @@
 
 import pytest
 
-from nextquill.data.build import REVIEW_SYSTEM
 from nextquill.data.prompts import build_views, render_user_message, token_labels
-from nextquill.data.schema import HistoryEntry, Target
+from nextquill.data.schema import REVIEW_SYSTEM, HistoryEntry, Target
 
 
 def entry(i: int) -> HistoryEntry:

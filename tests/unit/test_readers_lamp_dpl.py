@@ -16,8 +16,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from nextquill.data.dpl import SYSTEM, read_dpl
+from nextquill.data.dpl import read_dpl
 from nextquill.data.lamp import LAMP_SYSTEM, LONGLAMP_SYSTEM, parse_date, read_lamp, read_longlamp
+from nextquill.data.schema import REVIEW_SYSTEM as SYSTEM
 from nextquill.data.schema import HistoryEntry, RejectLog
 
 
