@@ -158,3 +158,18 @@ def test_gzip_raw_files_are_read(root):
         path.with_suffix(".jsonl.gz").write_bytes(gzip.compress(path.read_bytes()))
         path.unlink()
     assert run(root)["examples"]["test"] == 3
+
+
+def test_relevance_selection_ranks_each_users_history(root):
+    """Items alike in text: the item reviewed with the target's words ranks first, not the newest."""
+    rows = base_corpus()
+    rows[1] = review("U1", "I1", 1010, text="A space opera with starships and alien empires at war.")
+    rows[5] = review("U1", "I5", 1050, text="Starships and alien empires at war again, a space opera.")
+    metas = [meta(f"I{i}") for i in range(6)]
+    metas[5] = meta("I5", title="Starship Empires: a space opera")
+    write(root, rows, metas)
+    stats = run(root, history_selection="relevance", history_k=2)
+    test = {e["user_id"]: e for e in examples(root, "test")}["U1"]
+    first = test["prompt_with"].split("[Review 1]:")[1].split("[Review 2]:")[0]
+    assert "space opera" in first  # I1's review, though I4 is newer
+    assert stats["history_length"]["max"] == 2
