@@ -8,6 +8,7 @@ beyond reading the one YAML file.
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -157,6 +158,61 @@ class DataConfig(_Section):
         return self
 
 
+Objective = Literal["sft", "context_sft", "mce_only", "dce_only", "mce_dce", "nextquill"]
+
+
+class EffectsConfig(_Section):
+    """Where the data-side effect (DCE) and the token weights come from."""
+
+    estimator: Literal["online", "base"] = Field(
+        "online", description="online: the model being trained, each step (official code); base: the untrained "
+        "base model (the adapter switched off), computed once by the `effects` stage.",
+    )
+    weighting: Literal["threshold", "js"] = Field(
+        "threshold", description="threshold: lam if DCE > delta else eps (official code); js: soft Jensen-Shannon.",
+    )
+    delta: float = Field(0.05, description="DCE threshold δ on the gold-token probability difference (official: 0.05).")
+    lam: float = Field(0.9, gt=0, description="Weight λ of preference-bearing tokens (official: 0.9).")
+    eps: float = Field(0.1, ge=0, description="Weight ε of the other tokens (official: 0.1).")
+    batch_size: int = Field(8, ge=1, description="Examples per no-grad batch of the `effects` stage.")
+
+    @model_validator(mode="after")
+    def _order(self) -> EffectsConfig:
+        if self.lam <= self.eps:
+            raise ValueError(f"lam ({self.lam}) must exceed eps ({self.eps}): preference tokens weigh more")
+        return self
+
+
+class LoraSettings(_Section):
+    enabled: bool = Field(True, description="LoRA adapters through peft; false = full fine-tuning.")
+    r: int = Field(8, ge=1, description="LoRA rank (official first commit: 8).")
+    alpha: int = Field(16, ge=1, description="LoRA alpha (official first commit: 16).")
+    dropout: float = Field(0.05, ge=0, lt=1, description="LoRA dropout.")
+    target_modules: tuple[str, ...] = Field(("q_proj", "v_proj"), min_length=1, description="Modules to adapt.")
+
+
+class TrainConfig(_Section):
+    """Stage `train`: one objective of the paper's ablation, LoRA by default."""
+
+    objective: Objective = Field("nextquill", description="sft | context_sft | mce_only | dce_only | mce_dce | "
+                                 "nextquill (the rows of the paper's ablation).")
+    alpha: float = Field(0.1, ge=0, description="Weight α of the causal alignment term L_p (official: 0.1).")
+    weight_lp: bool = Field(False, description="Weight L_p by ω (paper) or not (official code).")
+    lora: LoraSettings = LoraSettings()
+    learning_rate: float = Field(2e-4, gt=0, description="Peak learning rate (LoRA; official full FT: 5e-6).")
+    weight_decay: float = Field(0.025, ge=0, description="AdamW weight decay (official: 0.025).")
+    warmup_ratio: float = Field(0.01, ge=0, lt=1, description="Linear warmup share (official: 0.01).")
+    epochs: float = Field(1.0, gt=0, description="Passes over the training examples (official: 5).")
+    max_steps: int = Field(-1, description="Stop after this many optimizer steps; -1 = use epochs.")
+    batch_size: int = Field(2, ge=1, description="Examples per device and micro-batch.")
+    grad_accum: int = Field(4, ge=1, description="Micro-batches per optimizer step (official: 16 at batch 1).")
+    max_examples: int | None = Field(None, ge=1, description="Train on a seeded sample of this many examples.")
+    logging_steps: int = Field(5, ge=1, description="Log every N optimizer steps.")
+    save_steps: int = Field(50, ge=1, description="Checkpoint every N optimizer steps.")
+    resume: Literal["auto", "never"] = Field("auto", description="auto: continue from the last checkpoint.")
+    gradient_checkpointing: bool = Field(False, description="Trade compute for activation memory.")
+
+
 class Params(_Section):
     """The whole of `params.yaml`. One attribute per section; sections mirror the DVC stages."""
 
@@ -164,6 +220,8 @@ class Params(_Section):
     model: ModelConfig = ModelConfig()
     synthesize: SynthesizeConfig = SynthesizeConfig()
     data: DataConfig = DataConfig()
+    effects: EffectsConfig = EffectsConfig()
+    train: TrainConfig = TrainConfig()
 
 
 class ConfigError(ValueError):
@@ -233,7 +291,9 @@ def _describe(err: ValidationError, raw: dict[str, Any], source: str, lines: dic
         where = f"{source}:{lines[key]}" if key in lines else source
         if e["type"] == "extra_forbidden":
             allowed = _allowed_keys(loc[:-1])
-            what = f"unknown key; allowed keys here: {', '.join(allowed)}"
+            close = difflib.get_close_matches(loc[-1], allowed, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            what = f"unknown key; {hint}allowed keys here: {', '.join(allowed)}"
         else:
             what = e["msg"].removeprefix("Value error, ")
         shown = f" = {e['input']!r}" if e["type"] != "missing" and not isinstance(e["input"], dict) else ""

@@ -25,6 +25,20 @@ class Paths:
         return self.root / "data" / "prepared"
 
     @property
+    def effects(self) -> Path:
+        """Per-token DCE and weights of the training set, written by `effects`."""
+        return self.root / "data" / "effects"
+
+    @property
+    def adapter(self) -> Path:
+        return self.root / "models" / "adapter"
+
+    @property
+    def checkpoints(self) -> Path:
+        """Resumable training state; not a DVC output, so a failed run's checkpoints survive."""
+        return self.root / "models" / "checkpoints"
+
+    @property
     def reports(self) -> Path:
         return self.root / "reports"
 

@@ -26,12 +26,13 @@ def test_misspelled_key_names_file_line_key_and_allowed_keys(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_params(path)
     message = str(err.value)
-    assert f"{path}:5: synthesize.users_per_categroy = 9: unknown key" in message
+    assert f"{path}:5: synthesize.users_per_categroy = 9: unknown key; did you mean 'users_per_category'?" in message
     assert "users_per_category" in message  # the allowed keys are listed
 
 
 def test_unknown_section_is_rejected(tmp_path):
-    expected = r"params.yaml:1: trian: unknown key; allowed keys here: base, data, model, synthesize"
+    expected = (r"params.yaml:1: trian: unknown key; did you mean 'train'\? "
+                r"allowed keys here: base, data, effects, model, synthesize, train")
     with pytest.raises(ConfigError, match=expected):
         load_params(write(tmp_path, "trian:\n  lr: 1\n"))
 

@@ -1,0 +1,88 @@
+"""Stage `effects`: the data-side causal effect (DCE) and token weights of the training set, computed once.
+
+With `effects.estimator: base` the frozen base model scores every training example with and without
+its history under no_grad, in length-sorted batches (little padding), and writes
+`data/effects/train.parquet`: per example, the DCE and the weight of each target token. Training then
+reads the weights instead of estimating them online. With `online` (the official code's choice) the
+weights come from the model in training, and this stage writes an empty table.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+
+from nextquill.config import Params
+from nextquill.io import atomic_dir, write_json
+from nextquill.paths import Paths
+from nextquill.stages._cli import stage_main
+
+
+def length_sorted_batches(rows: list[dict], batch_size: int) -> Iterator[list[int]]:
+    """Indices of `rows` in batches of similar total length, longest first (peak memory shows at once)."""
+    order = sorted(range(len(rows)), key=lambda i: -(len(rows[i]["prompt_ids_with"]) + len(rows[i]["target_ids"])))
+    for start in range(0, len(order), batch_size):
+        yield order[start:start + batch_size]
+
+
+def estimate(model, rows: list[dict], batch_size: int, settings, pad_id: int) -> Iterator[tuple[int, list, list]]:
+    """(row index, DCE per target token, weight per target token) for every row, under no_grad."""
+    import torch
+
+    from nextquill.collator import CausalPairCollator
+    from nextquill.effects import dce, gold_logprobs
+    from nextquill.trainer import answer_logits, online_weights
+
+    collate = CausalPairCollator(pad_id, ("h", "0"))
+    model.eval()
+    for chunk in length_sorted_batches(rows, batch_size):
+        batch = collate([rows[i] for i in chunk])
+        keep = batch["labels"] != -100
+        labels = batch["labels"][keep]
+        with torch.no_grad():
+            logits_h = answer_logits(model, batch, "h", keep)
+            logits_0 = answer_logits(model, batch, "0", keep)
+            effect = dce(gold_logprobs(logits_h, labels), gold_logprobs(logits_0, labels))
+            weights = online_weights(settings, logits_h, logits_0, labels)
+        counts = keep.sum(dim=1).tolist()
+        for i, d, w in zip(chunk, effect.split(counts), weights.split(counts), strict=True):
+            yield i, d.tolist(), w.tolist()
+
+
+def run(params: Params, paths: Paths) -> dict:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    fx = params.effects
+    columns = {"example_id": [], "dce": [], "weights": []}
+    if fx.estimator != "online":
+        from nextquill.modeling import load_model
+        from nextquill.stages.train import load_examples
+        from nextquill.trainer import LossSettings
+
+        rows = load_examples(paths.prepared / "train.parquet", params.train.max_examples, params.base.seed)
+        model, tokenizer = load_model(paths.base_model, params.model.dtype)
+        settings = LossSettings(objective="nextquill", weighting=fx.weighting, delta=fx.delta, lam=fx.lam,
+                                eps=fx.eps)
+        for i, effect, weights in estimate(model, rows, fx.batch_size, settings, tokenizer.pad_token_id):
+            columns["example_id"].append(rows[i]["example_id"])
+            columns["dce"].append(effect)
+            columns["weights"].append(weights)
+    schema = pa.schema([("example_id", pa.string()), ("dce", pa.list_(pa.float32())),
+                        ("weights", pa.list_(pa.float32()))])
+    with atomic_dir(paths.effects) as out:
+        pq.write_table(pa.table(columns, schema=schema), out / "train.parquet")
+    tokens = sum(len(w) for w in columns["weights"])
+    high = sum(sum(1 for x in w if x == fx.lam) for w in columns["weights"])
+    summary = {"estimator": fx.estimator, "examples": len(columns["example_id"]), "tokens": tokens,
+               "preference_token_fraction": round(high / tokens, 4) if tokens else None}
+    write_json(paths.reports / "effects.json", summary)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_main("effects", run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

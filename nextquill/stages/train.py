@@ -1,0 +1,138 @@
+"""Stage `train`: fine-tune the base model with one objective of the paper's ablation (LoRA by default).
+
+Reads `data/prepared/train.parquet` (and `data/effects/train.parquet` when the token weights are
+precomputed), writes the adapter with its tokenizer to `models/adapter/`, the final metrics to
+`reports/train_metrics.json` and one row per logging step to `reports/plots/train_log.csv`.
+Checkpoints go to `models/checkpoints/<fingerprint>/` (outside DVC's outputs, keyed by everything
+that shapes training), so `train.resume: auto` continues an interrupted run and never a different one.
+
+Multi-GPU: `accelerate launch -m nextquill.stages.train` or `torchrun --nproc_per_node N -m nextquill.stages.train`.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import random
+import sys
+from pathlib import Path
+
+from nextquill.config import Params
+from nextquill.io import atomic_dir, atomic_open, write_json
+from nextquill.paths import Paths
+from nextquill.stages._cli import stage_main
+
+COLUMNS = ["example_id", "prompt_ids_with", "prompt_ids_without", "target_ids"]
+
+
+def load_examples(path: Path, max_examples: int | None, seed: int, weights: Path | None = None) -> list[dict]:
+    """Training rows (a seeded sample when `max_examples` is set), with their precomputed weights if any."""
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(path, columns=COLUMNS).to_pylist()
+    if max_examples is not None and max_examples < len(rows):
+        rows = random.Random(seed).sample(rows, max_examples)
+    if weights is not None:
+        table = pq.read_table(weights, columns=["example_id", "weights"]).to_pylist()
+        by_id = {r["example_id"]: r["weights"] for r in table}
+        missing = [r["example_id"] for r in rows if r["example_id"] not in by_id]
+        if missing:
+            raise ValueError(f"{weights}: no weights for {len(missing)} training examples (e.g. {missing[0]}); "
+                             "re-run `dvc repro effects`")
+        for r in rows:
+            r["weights"] = by_id[r["example_id"]]
+    return rows
+
+
+def fingerprint(params: Params, data_file: Path) -> str:
+    """Hash of everything that shapes training: a checkpoint is resumed only by the run that wrote it."""
+    parts = [params.train.model_dump_json(), params.effects.model_dump_json(), params.model.model_dump_json(),
+             str(params.base.seed), str(data_file.stat().st_size), str(int(data_file.stat().st_mtime))]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
+
+
+def build_model(params: Params, paths: Paths):
+    from nextquill.modeling import load_model
+
+    model, tokenizer = load_model(paths.base_model, params.model.dtype)
+    model.config.use_cache = False
+    lora = params.train.lora
+    if lora.enabled:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                                                 target_modules=list(lora.target_modules), task_type="CAUSAL_LM"))
+    return model, tokenizer
+
+
+def training_args(params: Params, output_dir: Path):
+    import torch
+    from transformers import TrainingArguments
+
+    cfg = params.train
+    return TrainingArguments(
+        output_dir=str(output_dir), per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
+        warmup_steps=cfg.warmup_ratio, num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
+        lr_scheduler_type="linear", max_grad_norm=1.0, logging_steps=cfg.logging_steps, save_steps=cfg.save_steps,
+        save_total_limit=2, seed=params.base.seed, data_seed=params.base.seed, bf16=torch.cuda.is_available(),
+        gradient_checkpointing=cfg.gradient_checkpointing, remove_unused_columns=False, report_to="none",
+        disable_tqdm=True, dataloader_num_workers=0, dataloader_pin_memory=False,
+    )
+
+
+def write_metrics(history: list[dict], paths: Paths, extra: dict) -> dict:
+    steps = [h for h in history if "loss" in h]
+    keys = sorted({k for h in steps for k in h if k not in ("step", "epoch")})
+    with atomic_open(paths.reports / "plots" / "train_log.csv") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["step", "epoch", *keys])
+        writer.writeheader()
+        for h in steps:
+            writer.writerow({k: h.get(k) for k in ["step", "epoch", *keys]})
+    final = next((h for h in reversed(history) if "train_runtime" in h), {})
+    metrics = {**extra, **{k: v for k, v in final.items() if isinstance(v, int | float)}}
+    if steps:
+        metrics.update({f"last_{k}": steps[-1][k] for k in keys if k in steps[-1]})
+    write_json(paths.reports / "train_metrics.json", metrics)
+    return metrics
+
+
+def run(params: Params, paths: Paths) -> dict:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from nextquill.collator import CausalPairCollator
+    from nextquill.trainer import LossSettings, NextQuillTrainer
+
+    cfg, fx = params.train, params.effects
+    settings = LossSettings(objective=cfg.objective, estimator=fx.estimator, weighting=fx.weighting, alpha=cfg.alpha,
+                            weight_lp=cfg.weight_lp, delta=fx.delta, lam=fx.lam, eps=fx.eps)
+    data_file = paths.prepared / "train.parquet"
+    rows = load_examples(data_file, cfg.max_examples, params.base.seed,
+                         paths.effects / "train.parquet" if settings.precomputed else None)
+    model, tokenizer = build_model(params, paths)
+    checkpoints = paths.checkpoints / fingerprint(params, data_file)
+    trainer = NextQuillTrainer(
+        model=model, args=training_args(params, checkpoints), train_dataset=rows, settings=settings,
+        data_collator=CausalPairCollator(tokenizer.pad_token_id, settings.views,
+                                         "weights" if settings.precomputed else None),
+    )
+    last = get_last_checkpoint(str(checkpoints)) if cfg.resume == "auto" and checkpoints.is_dir() else None
+    trainer.train(resume_from_checkpoint=last)
+    with atomic_dir(paths.adapter) as out:
+        trainer.model.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+        (out / "nextquill_train.json").write_text(json.dumps(
+            {"objective": cfg.objective, "estimator": fx.estimator, "examples": len(rows),
+             "resumed_from": Path(last).name if last else None, "lora": cfg.lora.enabled}, indent=2) + "\n")
+    return write_metrics(trainer.state.log_history, paths,
+                         {"objective": cfg.objective, "estimator": fx.estimator, "examples": len(rows),
+                          "steps": trainer.state.global_step})
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_main("train", run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
