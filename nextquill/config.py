@@ -171,7 +171,7 @@ class EffectsConfig(_Section):
     weighting: Literal["threshold", "js"] = Field(
         "threshold", description="threshold: lam if DCE > delta else eps (official code); js: soft Jensen-Shannon.",
     )
-    delta: float = Field(0.05, description="DCE threshold δ on the gold-token probability difference (official: 0.05).")
+    delta: float = Field(0.05, description="DCE threshold δ on the gold-token probability gain (official: 0.05).")
     lam: float = Field(0.9, gt=0, description="Weight λ of preference-bearing tokens (official: 0.9).")
     eps: float = Field(0.1, ge=0, description="Weight ε of the other tokens (official: 0.1).")
     batch_size: int = Field(8, ge=1, description="Examples per no-grad batch of the `effects` stage.")

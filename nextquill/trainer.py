@@ -117,8 +117,10 @@ class NextQuillTrainer(Trainer):
         loss, metrics = objective_loss(s.objective, labels, logits_h=logits_h, logits_0=logits_0, weights=weights,
                                        alpha=s.alpha, weight_lp=s.weight_lp, token_denominator=token_den,
                                        weight_denominator=weight_den)
+        # Loss terms are normalised over the whole window, so one micro-batch holds 1/steps of its window's value.
+        scale = self.current_gradient_accumulation_steps if model.training and num_items_in_batch is not None else 1
         for key, value in metrics.items():
-            self._metrics[mode][key].append(float(value))
+            self._metrics[mode][key].append(float(value) * (scale if key.startswith("loss/") else 1))
         if self.args.average_tokens_across_devices and num_items_in_batch is not None:
             loss = loss * self.accelerator.num_processes  # DDP averages gradients; the window total is global
         return (loss, None) if return_outputs else loss

@@ -77,7 +77,7 @@ def training_args(params: Params, output_dir: Path):
         warmup_steps=cfg.warmup_ratio, num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
         lr_scheduler_type="linear", max_grad_norm=1.0, logging_steps=cfg.logging_steps, save_steps=cfg.save_steps,
         save_total_limit=2, seed=params.base.seed, data_seed=params.base.seed, bf16=torch.cuda.is_available(),
-        gradient_checkpointing=cfg.gradient_checkpointing, remove_unused_columns=False, report_to="none",
+        activation_checkpointing=cfg.gradient_checkpointing, remove_unused_columns=False, report_to="none",
         disable_tqdm=True, dataloader_num_workers=0, dataloader_pin_memory=False,
     )
 

@@ -32,6 +32,7 @@ def project(tmp_path_factory, tiny_model_dir) -> Path:
                                 min_reviews=18, max_reviews=20, distractor_items=1)
     # 12 users leave thin profiles: relax the profile-item threshold so the cascade keeps them all.
     params["data"].update(categories=["Books"], max_prompt_tokens=2048, profile_item_min_users=2)
+    params["train"].update(max_steps=2, max_examples=16, batch_size=2, grad_accum=2)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"]):
         assert sh(root, *cmd).returncode == 0
@@ -45,7 +46,9 @@ def test_repro_builds_every_output_then_is_a_no_op(project):
     assert (project / "data" / "raw" / "synthetic" / "review_categories" / "Books.jsonl").is_file()
     assert (project / "reports" / "synthesize.json").is_file()
     lock = yaml.safe_load((project / "dvc.lock").read_text())
-    assert set(lock["stages"]) == {"base_model", "synthesize", "prepare"}
+    assert set(lock["stages"]) == {"base_model", "synthesize", "prepare", "effects", "train"}
+    assert json.loads((project / "reports" / "train_metrics.json").read_text())["steps"] == 2
+    assert (project / "models" / "adapter" / "adapter_model.safetensors").is_file()
     stats = json.loads((project / "reports" / "data_stats.json").read_text())
     assert stats["examples"] == {"train": 96, "val": 12, "test": 12}  # 12 users x (8 + 1 + 1)
     assert 0.15 < stats["preference_token_fraction"] < 0.6

@@ -19,7 +19,8 @@ def jsonl(path: Path, rows: list) -> None:
 
 
 def dpl_fixture(raw: Path) -> dict:
-    jsonl(raw / "meta.jsonl", [{"asin": f"A{i}", "title": f"Book {i}", "description": f"About {i}."} for i in range(4)])
+    meta = [{"asin": f"A{i}", "title": f"Book {i}", "description": f"About {i}."} for i in range(4)]
+    jsonl(raw / "meta.jsonl", meta)
     profile = [{"asin": f"A{i}", "rating": 4.0, "text": f"Old review {i}.", "timestamp": 100 + i, "title": "Ok"}
                for i in range(3)]
     for split in ("train", "val", "test"):

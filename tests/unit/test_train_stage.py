@@ -1,0 +1,115 @@
+"""The `effects` and `train` stages with the tiny model: every objective trains, LoRA moves only adapters,
+precomputed weights are read, and an interrupted run resumes from its checkpoint."""
+
+import json
+import random
+import shutil
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from nextquill.config import EffectsConfig, Params, TrainConfig
+from nextquill.data.build import example_schema
+from nextquill.paths import Paths
+from nextquill.stages import effects, train
+
+FAST = dict(max_steps=2, batch_size=2, grad_accum=2, logging_steps=1, save_steps=2, max_examples=None)
+
+
+@pytest.fixture
+def root(tmp_path, tiny_model_dir, tiny_tokenizer):
+    shutil.copytree(tiny_model_dir, Paths(tmp_path).base_model)
+    rng = random.Random(0)
+    rows = []
+    for i in range(12):
+        question = tiny_tokenizer("[Output Review Rating]: 5.0\n")["input_ids"]
+        history = tiny_tokenizer(f"[Review 1]: the prose was hugely superb {i}\n")["input_ids"]
+        target = tiny_tokenizer(f"The pacing was hugely superb {rng.random():.3f}!!")["input_ids"]
+        rows.append({"example_id": f"Books/u{i}/train/0", "user_id": f"u{i}", "split": "train",
+                     "category": "Books", "item_id": "I", "prompt_with": "", "prompt_without": "", "target": "",
+                     "prompt_ids_with": history + question, "prompt_ids_without": question,
+                     "target_ids": target + [tiny_tokenizer.eos_token_id], "n_history": 1,
+                     "n_history_available": 1, "target_truncated": False, "query_truncated": False,
+                     "pref_labels": None})
+    Paths(tmp_path).prepared.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=example_schema()), Paths(tmp_path).prepared / "train.parquet")
+    return tmp_path
+
+
+def params(**train) -> Params:
+    return Params(train=TrainConfig(**(FAST | train)))
+
+
+@pytest.mark.parametrize("objective", ["sft", "context_sft", "mce_only", "dce_only", "mce_dce", "nextquill"])
+def test_every_objective_trains_and_saves_a_loadable_adapter(root, objective):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    paths = Paths(root)
+    effects.run(params(objective=objective), paths)
+    metrics = train.run(params(objective=objective), paths)
+    assert metrics["objective"] == objective and metrics["steps"] == 2
+    assert torch.isfinite(torch.tensor(metrics["last_loss"]))
+    log = (paths.reports / "plots" / "train_log.csv").read_text().splitlines()
+    assert log[0].startswith("step,epoch") and "loss/ln" in log[0] and len(log) == 3  # header + 2 steps
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(paths.base_model), paths.adapter)
+    assert any("lora_B" in name for name, _ in model.named_parameters())
+    assert json.loads((paths.adapter / "nextquill_train.json").read_text())["objective"] == objective
+
+
+def test_lora_moves_adapters_and_leaves_the_base_frozen(root):
+    from nextquill.collator import CausalPairCollator
+    from nextquill.trainer import LossSettings, NextQuillTrainer
+
+    paths, p = Paths(root), params()
+    model, tok = train.build_model(p, paths)
+    before = {n: w.detach().clone() for n, w in model.named_parameters()}
+    rows = train.load_examples(paths.prepared / "train.parquet", None, 0)
+    trainer = NextQuillTrainer(model=model, args=train.training_args(p, root / "ckpt"), train_dataset=rows,
+                               data_collator=CausalPairCollator(tok.pad_token_id), settings=LossSettings("nextquill"))
+    trainer.train()
+    for name, weight in model.named_parameters():
+        if "lora_B" in name:
+            assert not torch.equal(weight, before[name]), name  # lora_B starts at 0: it must have moved
+        elif "lora_" not in name:
+            torch.testing.assert_close(weight, before[name], rtol=0, atol=0)
+            assert not weight.requires_grad
+
+
+def test_precomputed_base_weights_are_written_and_used(root):
+    paths = Paths(root)
+    p = Params(train=TrainConfig(**FAST, objective="dce_only"), effects=EffectsConfig(estimator="base", delta=0.0))
+    summary = effects.run(p, paths)
+    table = pq.read_table(paths.effects / "train.parquet").to_pylist()
+    prepared = {r["example_id"]: r for r in pq.read_table(paths.prepared / "train.parquet").to_pylist()}
+    assert summary["examples"] == len(table) == 12
+    for row in table:
+        assert len(row["weights"]) == len(row["dce"]) == len(prepared[row["example_id"]]["target_ids"])
+        assert set(round(w, 4) for w in row["weights"]) <= {0.9, 0.1}
+        assert all((w > 0.5) == (d > 0.0) for w, d in zip(row["weights"], row["dce"], strict=True))
+    assert train.run(p, paths)["estimator"] == "base"
+
+
+def test_interrupted_training_resumes_from_its_checkpoint(root, monkeypatch):
+    from nextquill.trainer import NextQuillTrainer
+
+    paths, p = Paths(root), params(max_steps=4, save_steps=2)
+    effects.run(p, paths)
+    real_step, calls = NextQuillTrainer.training_step, {"n": 0}
+
+    def dying_step(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 6:  # micro-batch 7 of 8: after the step-2 checkpoint, before the end
+            raise KeyboardInterrupt("killed")
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(NextQuillTrainer, "training_step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        train.run(p, paths)
+    assert not paths.adapter.exists()  # nothing half-written where DVC looks
+    monkeypatch.setattr(NextQuillTrainer, "training_step", real_step)
+    metrics = train.run(p, paths)
+    assert metrics["steps"] == 4
+    assert json.loads((paths.adapter / "nextquill_train.json").read_text())["resumed_from"] == "checkpoint-2"
