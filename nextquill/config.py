@@ -164,9 +164,10 @@ Objective = Literal["sft", "context_sft", "mce_only", "dce_only", "mce_dce", "ne
 class EffectsConfig(_Section):
     """Where the data-side effect (DCE) and the token weights come from."""
 
-    estimator: Literal["online", "base"] = Field(
-        "online", description="online: the model being trained, each step (official code); base: the untrained "
-        "base model (the adapter switched off), computed once by the `effects` stage.",
+    estimator: Literal["online", "reference", "base"] = Field(
+        "online", description="online: the model being trained, each step (official code); reference: a frozen "
+        "ContextSFT adapter θ_D (the paper), trained by `reference`; base: the untrained base model. reference and "
+        "base are computed once by the `effects` stage.",
     )
     weighting: Literal["threshold", "js"] = Field(
         "threshold", description="threshold: lam if DCE > delta else eps (official code); js: soft Jensen-Shannon.",

@@ -30,6 +30,11 @@ class Paths:
         return self.root / "data" / "effects"
 
     @property
+    def reference(self) -> Path:
+        """The reference model θ_D (a ContextSFT adapter), written by `reference`."""
+        return self.root / "models" / "reference"
+
+    @property
     def adapter(self) -> Path:
         return self.root / "models" / "adapter"
 

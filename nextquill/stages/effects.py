@@ -1,10 +1,11 @@
 """Stage `effects`: the data-side causal effect (DCE) and token weights of the training set, computed once.
 
-With `effects.estimator: base` the frozen base model scores every training example with and without
-its history under no_grad, in length-sorted batches (little padding), and writes
-`data/effects/train.parquet`: per example, the DCE and the weight of each target token. Training then
-reads the weights instead of estimating them online. With `online` (the official code's choice) the
-weights come from the model in training, and this stage writes an empty table.
+With `effects.estimator: base` the frozen base model, or with `reference` the ContextSFT adapter θ_D of
+the `reference` stage, scores every training example with and without its history under no_grad, in
+length-sorted batches (little padding), and writes `data/effects/train.parquet`: per example, the DCE
+and the weight of each target token. Training then reads the weights instead of estimating them. With
+`online` (the official code's choice) the weights come from the model in training, and this stage
+writes an empty table.
 """
 
 from __future__ import annotations
@@ -49,6 +50,20 @@ def estimate(model, rows: list[dict], batch_size: int, settings, pad_id: int) ->
             yield i, d.tolist(), w.tolist()
 
 
+def load_reference(base, paths: Paths):
+    """θ_D: the reference adapter on the base weights (full fine-tuning saved a whole model instead)."""
+    from peft import PeftModel
+
+    if (paths.reference / "adapter_config.json").is_file():
+        return PeftModel.from_pretrained(base, paths.reference)
+    if (paths.reference / "config.json").is_file():
+        from nextquill.modeling import load_model
+
+        return load_model(paths.reference)[0]
+    raise FileNotFoundError(f"{paths.reference}: no reference model; run `dvc repro reference` with "
+                            "effects.estimator: reference")
+
+
 def run(params: Params, paths: Paths) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -62,6 +77,8 @@ def run(params: Params, paths: Paths) -> dict:
 
         rows = load_examples(paths.prepared / "train.parquet", params.train.max_examples, params.base.seed)
         model, tokenizer = load_model(paths.base_model, params.model.dtype)
+        if fx.estimator == "reference":
+            model = load_reference(model, paths)
         settings = LossSettings(objective="nextquill", weighting=fx.weighting, delta=fx.delta, lam=fx.lam,
                                 eps=fx.eps)
         for i, effect, weights in estimate(model, rows, fx.batch_size, settings, tokenizer.pad_token_id):

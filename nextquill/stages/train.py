@@ -82,10 +82,11 @@ def training_args(params: Params, output_dir: Path):
     )
 
 
-def write_metrics(history: list[dict], paths: Paths, extra: dict) -> dict:
+def write_metrics(history: list[dict], paths: Paths, extra: dict, name: str = "train") -> dict:
+    """`reports/plots/{name}_log.csv` (one row per logging step) and `reports/{name}_metrics.json`."""
     steps = [h for h in history if "loss" in h]
     keys = sorted({k for h in steps for k in h if k not in ("step", "epoch")})
-    with atomic_open(paths.reports / "plots" / "train_log.csv") as handle:
+    with atomic_open(paths.reports / "plots" / f"{name}_log.csv") as handle:
         writer = csv.DictWriter(handle, fieldnames=["step", "epoch", *keys])
         writer.writeheader()
         for h in steps:
@@ -94,11 +95,12 @@ def write_metrics(history: list[dict], paths: Paths, extra: dict) -> dict:
     metrics = {**extra, **{k: v for k, v in final.items() if isinstance(v, int | float)}}
     if steps:
         metrics.update({f"last_{k}": steps[-1][k] for k in keys if k in steps[-1]})
-    write_json(paths.reports / "train_metrics.json", metrics)
+    write_json(paths.reports / f"{name}_metrics.json", metrics)
     return metrics
 
 
-def run(params: Params, paths: Paths) -> dict:
+def train_adapter(params: Params, paths: Paths, out: Path, name: str = "train") -> dict:
+    """Train `params.train.objective` from the base model and write the adapter (or full model) to `out`."""
     from transformers.trainer_utils import get_last_checkpoint
 
     from nextquill.collator import CausalPairCollator
@@ -119,15 +121,17 @@ def run(params: Params, paths: Paths) -> dict:
     )
     last = get_last_checkpoint(str(checkpoints)) if cfg.resume == "auto" and checkpoints.is_dir() else None
     trainer.train(resume_from_checkpoint=last)
-    with atomic_dir(paths.adapter) as out:
-        trainer.model.save_pretrained(out)
-        tokenizer.save_pretrained(out)
-        (out / "nextquill_train.json").write_text(json.dumps(
-            {"objective": cfg.objective, "estimator": fx.estimator, "examples": len(rows),
-             "resumed_from": Path(last).name if last else None, "lora": cfg.lora.enabled}, indent=2) + "\n")
-    return write_metrics(trainer.state.log_history, paths,
-                         {"objective": cfg.objective, "estimator": fx.estimator, "examples": len(rows),
-                          "steps": trainer.state.global_step})
+    info = {"objective": cfg.objective, "estimator": fx.estimator, "examples": len(rows), "lora": cfg.lora.enabled}
+    with atomic_dir(out) as folder:
+        trainer.model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        resumed = {"resumed_from": Path(last).name if last else None}
+        (folder / "nextquill_train.json").write_text(json.dumps(info | resumed, indent=2) + "\n")
+    return write_metrics(trainer.state.log_history, paths, info | {"steps": trainer.state.global_step}, name)
+
+
+def run(params: Params, paths: Paths) -> dict:
+    return train_adapter(params, paths, paths.adapter)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -113,3 +113,21 @@ def test_interrupted_training_resumes_from_its_checkpoint(root, monkeypatch):
     metrics = train.run(p, paths)
     assert metrics["steps"] == 4
     assert json.loads((paths.adapter / "nextquill_train.json").read_text())["resumed_from"] == "checkpoint-2"
+
+
+def test_reference_estimator_trains_theta_d_then_weights_from_it(root):
+    from nextquill.stages import reference
+
+    paths = Paths(root)
+    unused = reference.run(params(), paths)
+    assert unused == {"trained": False} and "not used" in (paths.reference / "UNUSED.txt").read_text()
+    p = Params(train=TrainConfig(**FAST, objective="nextquill"), effects=EffectsConfig(estimator="reference"))
+    ref = reference.run(p, paths)
+    assert ref["trained"] and ref["objective"] == "context_sft" and (paths.reference / "adapter_config.json").is_file()
+    assert (paths.reports / "reference_metrics.json").is_file()
+    base_weights = effects.run(p.model_copy(update={"effects": EffectsConfig(estimator="base")}), paths)
+    base_dce = pq.read_table(paths.effects / "train.parquet").column("dce").to_pylist()
+    ref_summary = effects.run(p, paths)
+    assert ref_summary["estimator"] == "reference" and ref_summary["tokens"] == base_weights["tokens"]
+    assert pq.read_table(paths.effects / "train.parquet").column("dce").to_pylist() != base_dce  # θ_D, not base
+    assert train.run(p, paths)["estimator"] == "reference"
