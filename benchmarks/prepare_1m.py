@@ -81,7 +81,7 @@ class Spec:
     empty_text: float = 0.0005
     truncated_json: float = 0.0005  # malformed lines: the reject path
     missing_field: float = 0.0001
-    empty_line: float = 0.00005
+    empty_line: float = 0.00005  # records.py reports these as malformed_json too
 
     @classmethod
     def scaled(cls, reviews: int, seed: int) -> Spec:

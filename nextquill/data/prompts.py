@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from nextquill.data.schema import HistoryEntry, Target
 
@@ -69,19 +70,28 @@ def _shorten_query(tokenizer, target: Target, budget: int, empty: str) -> Target
     return Target(**{**target.__dict__, "query": query})
 
 
-def fit_history(tokenizer, target: Target, ordered: Sequence[HistoryEntry], k: int, budget: int, empty: str):
-    """The longest prefix of `ordered[:k]` whose prompt fits `budget` tokens, and that prompt's ids."""
+@lru_cache(maxsize=16_384)
+def _entry_tokens(tokenizer, fields) -> int:
+    """Tokens of one history entry; cached because an entry recurs in each later target of its user."""
+    return len(_ids(tokenizer, _fields(fields, "- "))) + 6  # +6: "[Review i]:\n"
+
+
+def fit_history(tokenizer, target: Target, ordered: Sequence[HistoryEntry], k: int, budget: int, base: int):
+    """The longest prefix of `ordered[:k]` whose prompt fits `budget` tokens, and that prompt's ids.
+
+    `base` is the token count of the prompt with an empty history block.
+    """
     chosen = list(ordered[:k])
-    base = len(_ids(tokenizer, render_prompt(tokenizer, target, [], empty)))
-    sizes = [len(_ids(tokenizer, _fields(e.fields, "- "))) + 6 for e in chosen]  # +6: "[Review i]:\n"
+    sizes = [_entry_tokens(tokenizer, e.fields) for e in chosen]
     total, n = base, 0
     while n < len(chosen) and total + sizes[n] <= budget:  # estimate, then verify on the real text
         total += sizes[n]
         n += 1
     while True:
-        ids = _ids(tokenizer, render_prompt(tokenizer, target, chosen[:n], empty))
+        text = render_prompt(tokenizer, target, chosen[:n], "")  # a non-empty history never shows the literal
+        ids = _ids(tokenizer, text)
         if len(ids) <= budget or n == 0:
-            return n, ids
+            return n, text, ids
         n -= 1
 
 
@@ -89,12 +99,14 @@ def build_views(tokenizer, target: Target, ordered: Sequence[HistoryEntry], *, k
                 max_target_tokens: int, empty: str) -> Views | None:
     """Both views of `target`, or None when even the question part cannot fit the budget."""
     query_truncated = False
-    if len(_ids(tokenizer, render_prompt(tokenizer, target, [], empty))) > max_prompt_tokens:
+    base = len(_ids(tokenizer, render_prompt(tokenizer, target, [], empty)))
+    if base > max_prompt_tokens:
         target = _shorten_query(tokenizer, target, max_prompt_tokens, empty)
         if target is None:
             return None
         query_truncated = True
-    n, ids_with = fit_history(tokenizer, target, ordered, k, max_prompt_tokens, empty)
+        base = len(_ids(tokenizer, render_prompt(tokenizer, target, [], empty)))
+    n, prompt_with, ids_with = fit_history(tokenizer, target, ordered, k, max_prompt_tokens, base)
     prompt_without = render_prompt(tokenizer, target, None, empty)
     encoded = tokenizer(target.target, add_special_tokens=False, return_offsets_mapping=True)
     target_ids, offsets = encoded["input_ids"], [tuple(o) for o in encoded["offset_mapping"]]
@@ -102,7 +114,7 @@ def build_views(tokenizer, target: Target, ordered: Sequence[HistoryEntry], *, k
     if truncated:  # keep room for the eos that ends every target
         target_ids, offsets = target_ids[: max_target_tokens - 1], offsets[: max_target_tokens - 1]
     return Views(
-        prompt_with=render_prompt(tokenizer, target, ordered[:n], empty),
+        prompt_with=prompt_with,
         prompt_without=prompt_without,
         prompt_ids_with=ids_with,
         prompt_ids_without=_ids(tokenizer, prompt_without),

@@ -63,6 +63,9 @@ def _jsonl_items(path: Path, rejects: RejectLog) -> Iterator[tuple[int, object]]
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                reject(rejects, path, number, "empty_line")
+                continue
             try:
                 yield number, json.loads(raw.decode("utf-8"))
             except UnicodeDecodeError as err:

@@ -134,7 +134,7 @@ BAD_DPL = {
     "unknown_item": (line(dpl_row("u9", review("ZZ", "x", 1))), "unknown_item", "'ZZ'"),
     "empty_text": (line(dpl_row("u9", review("A1", "  \n ", 1))), "empty_text", "data.text"),
     "duplicate": (line({**GOOD_1, "profile": []}), "duplicate", "'A1'"),
-    "blank_line": (b"\n", "malformed_json", "Expecting value"),
+    "blank_line": (b"\n", "empty_line", ""),
 }
 
 
