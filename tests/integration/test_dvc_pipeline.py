@@ -46,7 +46,7 @@ def test_repro_builds_every_output_then_is_a_no_op(project):
     assert (project / "data" / "raw" / "synthetic" / "review_categories" / "Books.jsonl").is_file()
     assert (project / "reports" / "synthesize.json").is_file()
     lock = yaml.safe_load((project / "dvc.lock").read_text())
-    assert set(lock["stages"]) == {"base_model", "synthesize", "prepare", "effects", "train"}
+    assert set(lock["stages"]) == {"base_model", "synthesize", "prepare", "reference", "effects", "train"}
     assert json.loads((project / "reports" / "train_metrics.json").read_text())["steps"] == 2
     assert (project / "models" / "adapter" / "adapter_model.safetensors").is_file()
     stats = json.loads((project / "reports" / "data_stats.json").read_text())

@@ -131,3 +131,20 @@ def test_reference_estimator_trains_theta_d_then_weights_from_it(root):
     assert ref_summary["estimator"] == "reference" and ref_summary["tokens"] == base_weights["tokens"]
     assert pq.read_table(paths.effects / "train.parquet").column("dce").to_pylist() != base_dce  # θ_D, not base
     assert train.run(p, paths)["estimator"] == "reference"
+
+
+def test_full_fine_tuning_saves_a_whole_model_that_changed(root):
+    from transformers import AutoModelForCausalLM
+
+    from nextquill.config import LoraSettings
+
+    paths = Paths(root)
+    p = Params(train=TrainConfig(**FAST, lora=LoraSettings(enabled=False), learning_rate=1e-2))
+    effects.run(p, paths)
+    train.run(p, paths)
+    assert (paths.adapter / "config.json").is_file() and not (paths.adapter / "adapter_config.json").exists()
+    tuned = AutoModelForCausalLM.from_pretrained(paths.adapter)
+    base = AutoModelForCausalLM.from_pretrained(paths.base_model)
+    changed = [n for (n, a), (_, b) in zip(tuned.named_parameters(), base.named_parameters(), strict=True)
+               if not torch.equal(a, b)]
+    assert len(changed) > len(list(base.parameters())) // 2
