@@ -214,6 +214,24 @@ class TrainConfig(_Section):
     gradient_checkpointing: bool = Field(False, description="Trade compute for activation memory.")
 
 
+class EvalConfig(_Section):
+    """Stage `evaluate`: decode the held-out targets and score them."""
+
+    model: Literal["trained", "base"] = Field("trained", description="trained: the base model with the adapter of "
+                                              "`train`; base: the untrained base model (zero-shot baseline).")
+    view: Literal["auto", "with_history", "without_history"] = Field(
+        "auto", description="Prompt view; auto = without history for the sft objective, with history otherwise.")
+    split: Literal["val", "test"] = Field("test", description="Split to decode (the paper reports test).")
+    max_examples: int | None = Field(None, ge=1, description="Score a seeded sample of this many examples.")
+    batch_size: int = Field(8, ge=1, description="Prompts per generate() call, grouped by length.")
+    max_new_tokens: int = Field(128, ge=1, description="Generation cap (official code: 2048).")
+    repetition_penalty: float = Field(1.2, gt=0, description="Official protocol: 1.2.")
+    do_sample: bool = Field(False, description="Greedy (official code) or sampling.")
+    temperature: float = Field(0.8, gt=0, description="Sampling only.")
+    top_p: float = Field(0.95, gt=0, le=1, description="Sampling only.")
+    rouge_stemmer: bool = Field(False, description="Porter stemming in ROUGE (HF rouge default: off).")
+
+
 class Params(_Section):
     """The whole of `params.yaml`. One attribute per section; sections mirror the DVC stages."""
 
@@ -223,6 +241,7 @@ class Params(_Section):
     data: DataConfig = DataConfig()
     effects: EffectsConfig = EffectsConfig()
     train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
 
 
 class ConfigError(ValueError):

@@ -44,6 +44,11 @@ class Paths:
         return self.root / "models" / "checkpoints"
 
     @property
+    def eval_dir(self) -> Path:
+        """Per-example predictions and scores, written by `evaluate`."""
+        return self.root / "data" / "eval"
+
+    @property
     def reports(self) -> Path:
         return self.root / "reports"
 

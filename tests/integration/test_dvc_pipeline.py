@@ -33,6 +33,7 @@ def project(tmp_path_factory, tiny_model_dir) -> Path:
     # 12 users leave thin profiles: relax the profile-item threshold so the cascade keeps them all.
     params["data"].update(categories=["Books"], max_prompt_tokens=2048, profile_item_min_users=2)
     params["train"].update(max_steps=2, max_examples=16, batch_size=2, grad_accum=2)
+    params["eval"].update(max_examples=6, max_new_tokens=8)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"]):
         assert sh(root, *cmd).returncode == 0
@@ -46,7 +47,9 @@ def test_repro_builds_every_output_then_is_a_no_op(project):
     assert (project / "data" / "raw" / "synthetic" / "review_categories" / "Books.jsonl").is_file()
     assert (project / "reports" / "synthesize.json").is_file()
     lock = yaml.safe_load((project / "dvc.lock").read_text())
-    assert set(lock["stages"]) == {"base_model", "synthesize", "prepare", "reference", "effects", "train"}
+    assert set(lock["stages"]) == {"base_model", "synthesize", "prepare", "reference", "effects", "train",
+                                   "evaluate"}
+    assert json.loads((project / "reports" / "metrics.json").read_text())["overall"]["n"] == 6
     assert json.loads((project / "reports" / "train_metrics.json").read_text())["steps"] == 2
     assert (project / "models" / "adapter" / "adapter_model.safetensors").is_file()
     stats = json.loads((project / "reports" / "data_stats.json").read_text())

@@ -1,0 +1,74 @@
+"""Metrics by hand, batched greedy decoding against one prompt at a time, and the evaluate stage."""
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from nextquill.evaluate import Decoding, aggregate, example_scores, generate
+
+
+def test_metrics_by_hand():
+    """ref "the cat sat on the mat" (6 tokens), hyp "the cat sat" (3): ROUGE-1 P = 3/3, R = 3/6, F = 2/3;
+    the longest common subsequence is the same 3 tokens, so ROUGE-L F = 2/3 too."""
+    scores = example_scores(["the cat sat"], ["the cat sat on the mat"])
+    assert scores[0]["rouge1"] == pytest.approx(2 / 3) and scores[0]["rougeL"] == pytest.approx(2 / 3)
+    assert 0 < scores[0]["meteor"] < 1
+
+
+def test_identical_texts_score_perfectly_and_bleu_is_on_0_100():
+    refs = ["The pacing was hugely superb, a real page turner for me.", "Not my cup of tea at all, sadly."]
+    metrics = aggregate(example_scores(refs, refs), refs, refs)
+    assert metrics["rouge1"] == metrics["rougeL"] == 1.0 and metrics["bleu"] == pytest.approx(100.0)
+    assert metrics["meteor"] > 0.99 and metrics["n"] == 2
+    unrelated = aggregate(example_scores(["zebra quantum"] * 2, refs), ["zebra quantum"] * 2, refs)
+    assert unrelated["rouge1"] == 0.0 and unrelated["bleu"] < 1.0
+
+
+def test_batched_greedy_equals_one_prompt_at_a_time(tiny_model_dir):
+    from nextquill.modeling import load_model
+
+    model, tok = load_model(tiny_model_dir)
+    prompts = [tok(t)["input_ids"] for t in ("The pacing was", "I bought this last month and the prose",
+                                              "Honestly? pure", "A must-have. Happy reading! The dialogue was")]
+    decoding = Decoding(max_new_tokens=8)
+    batched = generate(model, tok, prompts, decoding, batch_size=4)
+    single = [generate(model, tok, [p], decoding, batch_size=1)[0] for p in prompts]
+    assert batched == single and any(batched)
+
+
+def test_evaluate_stage_writes_predictions_and_metrics(tmp_path, tiny_model_dir, tiny_tokenizer):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from nextquill.config import EvalConfig, Params, TrainConfig
+    from nextquill.data.build import example_schema
+    from nextquill.paths import Paths
+    from nextquill.stages import evaluate, train
+
+    paths = Paths(tmp_path)
+    shutil.copytree(tiny_model_dir, paths.base_model)
+    rows = []
+    for i in range(6):
+        ids = tiny_tokenizer(f"[Review 1]: the prose was superb {i}\n[Output Review Rating]: 5.0\n")["input_ids"]
+        rows.append({"example_id": f"Books/u{i}/test/9", "user_id": f"u{i}", "split": "test",
+                     "category": "Books" if i % 2 else "CDs_and_Vinyl", "item_id": "I", "prompt_with": "",
+                     "prompt_without": "", "target": f"The pacing was hugely superb {i}!!", "prompt_ids_with": ids,
+                     "prompt_ids_without": ids[-8:], "target_ids": [2], "n_history": 1, "n_history_available": 1,
+                     "target_truncated": False, "query_truncated": False, "pref_labels": None})
+    paths.prepared.mkdir(parents=True)
+    table = pa.Table.from_pylist(rows, schema=example_schema())
+    pq.write_table(table, paths.prepared / "test.parquet")
+    pq.write_table(table, paths.prepared / "train.parquet")
+    fast = TrainConfig(max_steps=1, batch_size=2, grad_accum=1, logging_steps=1, save_steps=10, max_examples=None)
+    params = Params(train=fast, eval=EvalConfig(max_new_tokens=6, batch_size=4, max_examples=None))
+    train.run(params, paths)
+    overall = evaluate.run(params, paths)
+    metrics = json.loads((paths.reports / "metrics.json").read_text())
+    assert metrics["overall"] == overall and overall["n"] == 6
+    assert set(metrics["by_category"]) == {"Books", "CDs_and_Vinyl"} and metrics["view"] == "with_history"
+    assert metrics["decoding"]["repetition_penalty"] == 1.2 and metrics["decoding"]["do_sample"] is False
+    lines = [json.loads(x) for x in (paths.eval_dir / "predictions.jsonl").read_text().splitlines()]
+    assert len(lines) == 6 and {"prediction", "reference", "rouge1", "meteor"} <= set(lines[0])
+    assert torch.isfinite(torch.tensor([line["rouge1"] for line in lines])).all()
