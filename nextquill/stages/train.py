@@ -4,7 +4,8 @@ Reads `data/prepared/train.parquet` (and `data/effects/train.parquet` when the t
 precomputed), writes the adapter with its tokenizer to `models/adapter/`, the final metrics to
 `reports/train_metrics.json` and one row per logging step to `reports/plots/train_log.csv`.
 Checkpoints go to `models/checkpoints/<fingerprint>/` (outside DVC's outputs, keyed by everything
-that shapes training), so `train.resume: auto` continues an interrupted run and never a different one.
+that shapes training), so `train.resume: auto` continues an interrupted run and never a different one;
+a finished run removes them.
 
 Multi-GPU: `accelerate launch -m nextquill.stages.train` or `torchrun --nproc_per_node N -m nextquill.stages.train`.
 """
@@ -15,6 +16,7 @@ import csv
 import hashlib
 import json
 import random
+import shutil
 import sys
 from pathlib import Path
 
@@ -127,6 +129,7 @@ def train_adapter(params: Params, paths: Paths, out: Path, name: str = "train") 
         tokenizer.save_pretrained(folder)
         resumed = {"resumed_from": Path(last).name if last else None}
         (folder / "nextquill_train.json").write_text(json.dumps(info | resumed, indent=2) + "\n")
+    shutil.rmtree(checkpoints, ignore_errors=True)  # the run finished: its resume state is no longer needed
     return write_metrics(trainer.state.log_history, paths, info | {"steps": trainer.state.global_step}, name)
 
 

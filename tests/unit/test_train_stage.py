@@ -148,3 +148,11 @@ def test_full_fine_tuning_saves_a_whole_model_that_changed(root):
     changed = [n for (n, a), (_, b) in zip(tuned.named_parameters(), base.named_parameters(), strict=True)
                if not torch.equal(a, b)]
     assert len(changed) > len(list(base.parameters())) // 2
+
+
+def test_a_finished_run_leaves_no_checkpoints(root):
+    paths = Paths(root)
+    effects.run(params(), paths)
+    train.run(params(), paths)
+    assert paths.checkpoints.is_dir()  # save_steps=2 wrote checkpoint-2 under it during the run
+    assert list(paths.checkpoints.iterdir()) == []
