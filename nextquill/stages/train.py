@@ -55,8 +55,11 @@ def fingerprint(params: Params, data_file: Path) -> str:
 
 
 def build_model(params: Params, paths: Paths):
+    from transformers import set_seed
+
     from nextquill.modeling import load_model
 
+    set_seed(params.base.seed)  # the LoRA init draws from the RNG before the Trainer seeds it
     model, tokenizer = load_model(paths.base_model, params.model.dtype)
     model.config.use_cache = False
     lora = params.train.lora

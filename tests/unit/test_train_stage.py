@@ -156,3 +156,18 @@ def test_a_finished_run_leaves_no_checkpoints(root):
     train.run(params(), paths)
     assert paths.checkpoints.is_dir()  # save_steps=2 wrote checkpoint-2 under it during the run
     assert list(paths.checkpoints.iterdir()) == []
+
+
+def test_same_params_and_seed_give_the_same_adapter(root, tmp_path_factory):
+    from safetensors.torch import load_file
+
+    paths = Paths(root)
+    effects.run(params(), paths)
+    train.run(params(), paths)
+    first = load_file(paths.adapter / "adapter_model.safetensors")
+    torch.manual_seed(1234)  # whatever the RNG state before the run, the result must not change
+    train.run(params(), paths)
+    second = load_file(paths.adapter / "adapter_model.safetensors")
+    assert first.keys() == second.keys()
+    for key in first:
+        torch.testing.assert_close(first[key], second[key], rtol=0, atol=0)
