@@ -21,6 +21,8 @@ class RelevanceRanker:
         self.cache.clear()
 
     def _embed(self, texts: list[str]):
+        if len(self.cache) > 50_000:  # readers without users (LaMP) never call start_user: bound the cache
+            self.cache.clear()
         missing = [t for t in dict.fromkeys(texts) if t not in self.cache]
         if missing:
             vectors = self.encoder.encode(missing, normalize_embeddings=True, convert_to_tensor=True)
