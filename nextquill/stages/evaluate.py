@@ -56,6 +56,12 @@ def run(params: Params, paths: Paths) -> dict:
     hyps = generate(model, tokenizer, [r[key] for r in rows], decoding, cfg.batch_size)
     refs = [r["target"] for r in rows]
     scores = example_scores(hyps, refs, cfg.rouge_stemmer)
+    if cfg.bertscore:
+        from nextquill.evaluate import bertscore_f1, default_encoder
+
+        encoder = default_encoder() if cfg.bertscore_encoder == "embedded:minilm" else cfg.bertscore_encoder
+        for s, f1 in zip(scores, bertscore_f1(hyps, refs, encoder), strict=True):
+            s["bertscore_f1"] = f1
     write_jsonl(paths.eval_dir / "predictions.jsonl", (
         {"example_id": r["example_id"], "user_id": r["user_id"], "category": r["category"], "item_id": r["item_id"],
          "prediction": h, "reference": r["target"], **s} for r, h, s in zip(rows, hyps, scores, strict=True)))
@@ -68,7 +74,9 @@ def run(params: Params, paths: Paths) -> dict:
                "view": view, "decoding": decoding.__dict__,
                "conventions": {"rouge": f"rouge-score F mean, stemmer={cfg.rouge_stemmer}",
                                "meteor": "nltk meteor_score, NLTKWordTokenizer, WordNet 3.0",
-                               "bleu": "sacrebleu corpus_bleu, 0-100"}}
+                               "bleu": "sacrebleu corpus_bleu, 0-100",
+                               "bertscore": f"F1, last layer of {cfg.bertscore_encoder}, no idf, no rescaling"
+                               if cfg.bertscore else None}}
     write_json(paths.reports / "metrics.json", metrics)
     return metrics["overall"]
 

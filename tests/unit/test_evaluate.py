@@ -72,3 +72,14 @@ def test_evaluate_stage_writes_predictions_and_metrics(tmp_path, tiny_model_dir,
     lines = [json.loads(x) for x in (paths.eval_dir / "predictions.jsonl").read_text().splitlines()]
     assert len(lines) == 6 and {"prediction", "reference", "rouge1", "meteor"} <= set(lines[0])
     assert torch.isfinite(torch.tensor([line["rouge1"] for line in lines])).all()
+
+
+def test_bertscore_with_the_embedded_encoder():
+    from nextquill.evaluate import bertscore_f1, default_encoder
+
+    refs = ["The pacing was superb and the dialogue sparkled.", "The soundtrack felt flat."]
+    same = bertscore_f1(refs, refs, default_encoder())
+    assert same == pytest.approx([1.0, 1.0], abs=1e-5)
+    close, far = bertscore_f1(["The pacing was great and the dialogue shone.", "Quantum zebras eat invoices."],
+                              [refs[0], refs[0]], default_encoder())
+    assert 0 < far < close < 1
