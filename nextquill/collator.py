@@ -14,7 +14,8 @@ from collections.abc import Sequence
 
 import torch
 
-IGNORE = -100
+from nextquill.effects import IGNORE_INDEX  # the one label value every loss term skips
+
 VIEWS = {"h": "prompt_ids_with", "0": "prompt_ids_without"}
 
 
@@ -70,7 +71,7 @@ class CausalPairCollator:
     def __call__(self, rows: Sequence[dict]) -> dict[str, torch.Tensor]:
         targets = [r["target_ids"] for r in rows]
         width = max(len(t) for t in targets)
-        batch = {"labels": _right_align(targets, width, IGNORE, torch.long)}
+        batch = {"labels": _right_align(targets, width, IGNORE_INDEX, torch.long)}
         for view in self.views:
             ids, mask = _left_pad([list(r[VIEWS[view]]) + list(t) for r, t in zip(rows, targets, strict=True)],
                                   self.pad_id)

@@ -18,7 +18,6 @@ from transformers import Trainer
 from nextquill.effects import dce, gold_logprobs, js_weights, threshold_weights
 from nextquill.loss import objective_loss
 
-TWO_VIEW = ("mce_only", "dce_only", "mce_dce", "nextquill")
 WEIGHTED = ("dce_only", "mce_dce", "nextquill")
 
 
