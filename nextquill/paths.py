@@ -1,4 +1,9 @@
-"""Where each stage reads and writes, relative to the project root; `dvc.yaml` names the same paths."""
+"""Where each stage reads and writes, relative to the project root; `dvc.yaml` names the same paths.
+
+`out` redirects what a run writes (adapter, checkpoints, predictions, reports, and optionally its own
+prepared data) to a folder of its own, so the comparison can train and evaluate every method side by
+side with the same stage code; shared inputs (the base model, the default prepared data) stay at the root.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,12 @@ from pathlib import Path
 @dataclass(frozen=True)
 class Paths:
     root: Path = Path(".")
+    out: Path | None = None  # a run's own output folder; None = the pipeline's default outputs
+    own_prepared: bool = False  # the run prepares its own data (e.g. another history selection) under `out`
+
+    @property
+    def _outputs(self) -> Path:
+        return self.out if self.out is not None else self.root
 
     @property
     def base_model(self) -> Path:
@@ -22,12 +33,12 @@ class Paths:
     @property
     def prepared(self) -> Path:
         """Examples per split, rejects and protocol drops, written by `prepare`."""
-        return self.root / "data" / "prepared"
+        return (self._outputs if self.own_prepared else self.root) / "data" / "prepared"
 
     @property
     def effects(self) -> Path:
         """Per-token DCE and weights of the training set, written by `effects`."""
-        return self.root / "data" / "effects"
+        return self._outputs / "data" / "effects"
 
     @property
     def reference(self) -> Path:
@@ -36,21 +47,26 @@ class Paths:
 
     @property
     def adapter(self) -> Path:
-        return self.root / "models" / "adapter"
+        return self._outputs / "models" / "adapter"
 
     @property
     def checkpoints(self) -> Path:
         """Resumable training state; not a DVC output, so a failed run's checkpoints survive."""
-        return self.root / "models" / "checkpoints"
+        return self._outputs / "models" / "checkpoints"
 
     @property
     def eval_dir(self) -> Path:
-        """Per-example predictions and scores, written by `evaluate`."""
-        return self.root / "data" / "eval"
+        """Per-example predictions, scores and token effects, written by `evaluate`."""
+        return self._outputs / "data" / "eval"
 
     @property
     def reports(self) -> Path:
-        return self.root / "reports"
+        return self._outputs / "reports"
+
+    @property
+    def mlflow_db(self) -> Path:
+        """The default MLflow tracking store (SQLite), always in the project root whatever the cwd."""
+        return self.root.resolve() / "mlflow.db"
 
     def review_file(self, raw_dir: Path, category: str) -> Path:
         return raw_dir / "review_categories" / f"{category}.jsonl"
