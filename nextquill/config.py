@@ -262,6 +262,30 @@ class PromoteConfig(_Section):
     min_delta: float = Field(0.0, ge=0, description="Required improvement over the champion (absolute).")
 
 
+Method = Literal["base_no_history", "base_history", "base_steering", "sft", "context_sft", "context_sft_relevance",
+                 "context_sft_steering", "mce_only", "dce_only", "mce_dce", "nextquill", "nextquill_reference",
+                 "nextquill_base"]
+
+
+class CompareConfig(_Section):
+    """The comparison pipeline (`comparison/dvc.yaml`): every method on the same data and decoding."""
+
+    methods: tuple[Method, ...] = Field(
+        ("base_no_history", "base_history", "base_steering", "sft", "context_sft", "context_sft_relevance",
+         "mce_only", "dce_only", "nextquill", "nextquill_base"), min_length=1,
+        description="Methods that need no other method's output; each is one DVC matrix stage.")
+    derived: tuple[Literal["context_sft_steering", "nextquill_reference"], ...] = Field(
+        ("context_sft_steering", "nextquill_reference"),
+        description="Methods built on the context_sft run (its adapter decoded with steering, or used as θ_D).")
+    steering: float = Field(1.0, gt=0, description="Context Steering λ of the *_steering methods.")
+
+    @model_validator(mode="after")
+    def _needs_context_sft(self) -> CompareConfig:
+        if self.derived and "context_sft" not in self.methods:
+            raise ValueError(f"derived methods {list(self.derived)} need context_sft in methods")
+        return self
+
+
 class Params(_Section):
     """The whole of `params.yaml`. One attribute per section; sections mirror the DVC stages."""
 
@@ -275,6 +299,7 @@ class Params(_Section):
     tracking: TrackingConfig = TrackingConfig()
     registry: RegistryConfig = RegistryConfig()
     promote: PromoteConfig = PromoteConfig()
+    compare: CompareConfig = CompareConfig()
 
 
 class ConfigError(ValueError):

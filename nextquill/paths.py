@@ -16,6 +16,7 @@ class Paths:
     root: Path = Path(".")
     out: Path | None = None  # a run's own output folder; None = the pipeline's default outputs
     own_prepared: bool = False  # the run prepares its own data (e.g. another history selection) under `out`
+    reference_dir: Path | None = None  # θ_D from elsewhere (the comparison reuses its ContextSFT run)
 
     @property
     def _outputs(self) -> Path:
@@ -43,7 +44,7 @@ class Paths:
     @property
     def reference(self) -> Path:
         """The reference model θ_D (a ContextSFT adapter), written by `reference`."""
-        return self.root / "models" / "reference"
+        return self.reference_dir if self.reference_dir is not None else self.root / "models" / "reference"
 
     @property
     def adapter(self) -> Path:

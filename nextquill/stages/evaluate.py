@@ -1,8 +1,13 @@
-"""Stage `evaluate`: decode the held-out targets with the trained model and score them.
+"""Stage `evaluate`: decode the held-out targets with the evaluated model, score them, and explain them.
 
-Writes `data/eval/predictions.jsonl` (one line per example: ids, prediction, reference and its
-scores) and `reports/metrics.json` (DVC metrics: ROUGE-1, ROUGE-L, METEOR, BLEU overall and per
-category, with the decoding settings and metric conventions that produced them).
+Writes `data/eval/predictions.jsonl` (one line per example: ids, prediction, reference and its scores),
+`data/eval/token_effects.jsonl` (the evaluated model's DCE and weight for every gold target token),
+`reports/metrics.json` (DVC metrics: ROUGE-1, ROUGE-L, METEOR, BLEU overall and per category; where the
+data carries ground-truth preference labels, how well this model's DCE finds them), the token-effect
+report `reports/token_effects.html` and `reports/plots/train_loss.png`.
+
+The evaluated model is the trained one (base + adapter) or, as a baseline, the base model; decoding is
+plain or Context Steering (`eval.steering` > 0), with the same protocol either way.
 """
 
 from __future__ import annotations
@@ -11,11 +16,12 @@ import random
 import sys
 
 from nextquill.config import Params
-from nextquill.io import write_json, write_jsonl
+from nextquill.io import atomic_open, write_json, write_jsonl
 from nextquill.paths import Paths
 from nextquill.stages._cli import stage_main
 
-COLUMNS = ["example_id", "user_id", "category", "item_id", "target", "prompt_ids_with", "prompt_ids_without"]
+COLUMNS = ["example_id", "user_id", "category", "item_id", "target", "prompt_ids_with", "prompt_ids_without",
+           "target_ids"]
 
 
 def load_model_for_eval(params: Params, paths: Paths):
@@ -37,23 +43,44 @@ def prompt_view(params: Params) -> str:
     if view == "auto":
         view = "without_history" if params.eval.model == "trained" and params.train.objective == "sft" else \
             "with_history"
+    if params.eval.steering > 0 and view != "with_history":
+        raise ValueError(f"eval.steering = {params.eval.steering} needs the with-history view, but eval.view "
+                         f"resolves to {view!r}; set eval.view: with_history or eval.steering: 0")
     return view
 
 
-def run(params: Params, paths: Paths) -> dict:
+def load_rows(params: Params, paths: Paths) -> list[dict]:
+    """The evaluated split (a seeded sample when eval.max_examples is set), with truth labels if present."""
     import pyarrow.parquet as pq
 
-    from nextquill.evaluate import Decoding, aggregate, example_scores, generate
-
     cfg = params.eval
-    rows = pq.read_table(paths.prepared / f"{cfg.split}.parquet", columns=COLUMNS).to_pylist()
+    path = paths.prepared / f"{cfg.split}.parquet"
+    names = pq.read_schema(path).names
+    rows = pq.read_table(path, columns=COLUMNS + [c for c in ("pref_labels",) if c in names]).to_pylist()
     if cfg.max_examples is not None and cfg.max_examples < len(rows):
         rows = random.Random(params.base.seed).sample(rows, cfg.max_examples)
-    view = prompt_view(params)
-    model, tokenizer = load_model_for_eval(params, paths)
+    return rows
+
+
+def decode(params: Params, model, tokenizer, rows: list[dict], view: str) -> list[str]:
+    from nextquill.evaluate import Decoding, generate
+
+    cfg = params.eval
     decoding = Decoding(cfg.max_new_tokens, cfg.repetition_penalty, cfg.do_sample, cfg.temperature, cfg.top_p)
+    if cfg.steering > 0:
+        from nextquill.steering import steered_generate
+
+        return steered_generate(model, tokenizer, [r["prompt_ids_with"] for r in rows],
+                                [r["prompt_ids_without"] for r in rows], cfg.steering, decoding, cfg.batch_size)
     key = "prompt_ids_with" if view == "with_history" else "prompt_ids_without"
-    hyps = generate(model, tokenizer, [r[key] for r in rows], decoding, cfg.batch_size)
+    return generate(model, tokenizer, [r[key] for r in rows], decoding, cfg.batch_size)
+
+
+def score(params: Params, rows: list[dict], hyps: list[str]) -> tuple[list[dict], dict, dict]:
+    """Per-example scores, overall aggregate, and aggregates per category."""
+    from nextquill.evaluate import aggregate, example_scores
+
+    cfg = params.eval
     refs = [r["target"] for r in rows]
     scores = example_scores(hyps, refs, cfg.rouge_stemmer)
     if cfg.bertscore:
@@ -62,23 +89,72 @@ def run(params: Params, paths: Paths) -> dict:
         encoder = default_encoder() if cfg.bertscore_encoder == "embedded:minilm" else cfg.bertscore_encoder
         for s, f1 in zip(scores, bertscore_f1(hyps, refs, encoder), strict=True):
             s["bertscore_f1"] = f1
-    write_jsonl(paths.eval_dir / "predictions.jsonl", (
-        {"example_id": r["example_id"], "user_id": r["user_id"], "category": r["category"], "item_id": r["item_id"],
-         "prediction": h, "reference": r["target"], **s} for r, h, s in zip(rows, hyps, scores, strict=True)))
     by_category = {}
     for category in sorted({r["category"] for r in rows}):
         idx = [i for i, r in enumerate(rows) if r["category"] == category]
         by_category[category] = aggregate([scores[i] for i in idx], [hyps[i] for i in idx], [refs[i] for i in idx])
-    metrics = {"overall": aggregate(scores, hyps, refs), "by_category": by_category, "split": cfg.split,
-               "model": cfg.model, "objective": params.train.objective if cfg.model == "trained" else None,
-               "view": view, "decoding": decoding.__dict__,
+    return scores, aggregate(scores, hyps, refs), by_category
+
+
+def explain(params: Params, paths: Paths, model, tokenizer, rows: list[dict]) -> dict:
+    """The evaluated model's DCE on every gold target token: diagnostics, token file, HTML report, loss plot."""
+    from nextquill.diagnostics import score_estimator
+    from nextquill.estimate import estimate
+    from nextquill.report import token_effect_html, write_loss_plot
+    from nextquill.trainer import LossSettings
+
+    fx = params.effects
+    settings = LossSettings(objective="nextquill", weighting=fx.weighting, delta=fx.delta, lam=fx.lam, eps=fx.eps)
+    effects: dict[int, tuple[list, list]] = {}
+    for i, d, w in estimate(model, rows, params.eval.batch_size, settings, tokenizer.pad_token_id):
+        effects[i] = (d, w)
+    dce_rows = [effects[i][0] for i in range(len(rows))]
+    labels = [r.get("pref_labels") for r in rows]
+    diagnostics = score_estimator(dce_rows, labels, fx.delta)
+    write_jsonl(paths.eval_dir / "token_effects.jsonl", (
+        {"example_id": r["example_id"], "target_ids": r["target_ids"], "dce": effects[i][0],
+         "weights": effects[i][1], "pref_labels": r.get("pref_labels")} for i, r in enumerate(rows)))
+    shown = sorted(range(len(rows)), key=lambda i: rows[i]["example_id"])[:params.eval.report_examples]
+    examples = [{"example_id": rows[i]["example_id"], "category": rows[i]["category"],
+                 "tokens": [tokenizer.decode([t]) for t in rows[i]["target_ids"]], "dce": effects[i][0],
+                 "weights": effects[i][1], "pref_label": rows[i].get("pref_labels"), "delta": fx.delta}
+                for i in shown]
+    who = "base model" if params.eval.model == "base" else f"trained model ({params.train.objective})"
+    summary = {"model": who, "split": params.eval.split, "examples": len(rows), **diagnostics}
+    with atomic_open(paths.reports / "token_effects.html") as handle:
+        handle.write(token_effect_html(examples, f"NextQuill token effects: {who}", summary))
+    write_loss_plot(paths.reports / "plots" / "train_log.csv", paths.reports / "plots" / "train_loss.png")
+    return diagnostics
+
+
+def run(params: Params, paths: Paths) -> dict:
+    cfg = params.eval
+    view = prompt_view(params)
+    rows = load_rows(params, paths)
+    model, tokenizer = load_model_for_eval(params, paths)
+    hyps = decode(params, model, tokenizer, rows, view)
+    scores, overall, by_category = score(params, rows, hyps)
+    write_jsonl(paths.eval_dir / "predictions.jsonl", (
+        {"example_id": r["example_id"], "user_id": r["user_id"], "category": r["category"], "item_id": r["item_id"],
+         "prediction": h, "reference": r["target"], **s} for r, h, s in zip(rows, hyps, scores, strict=True)))
+    diagnostics = explain(params, paths, model, tokenizer, rows)
+    metrics = {"overall": overall, "by_category": by_category, "split": cfg.split, "model": cfg.model,
+               "objective": params.train.objective if cfg.model == "trained" else None, "view": view,
+               "steering": cfg.steering, "decoding": decode_settings(params), "diagnostics": diagnostics,
                "conventions": {"rouge": f"rouge-score F mean, stemmer={cfg.rouge_stemmer}",
                                "meteor": "nltk meteor_score, NLTKWordTokenizer, WordNet 3.0",
                                "bleu": "sacrebleu corpus_bleu, 0-100",
                                "bertscore": f"F1, last layer of {cfg.bertscore_encoder}, no idf, no rescaling"
-                               if cfg.bertscore else None}}
+                               if cfg.bertscore else None,
+                               "diagnostics": "evaluated model's DCE on gold target tokens vs truth labels"}}
     write_json(paths.reports / "metrics.json", metrics)
     return metrics["overall"]
+
+
+def decode_settings(params: Params) -> dict:
+    cfg = params.eval
+    return {"max_new_tokens": cfg.max_new_tokens, "repetition_penalty": cfg.repetition_penalty,
+            "do_sample": cfg.do_sample, "temperature": cfg.temperature, "top_p": cfg.top_p}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -52,11 +52,13 @@ def test_evaluate_stage_writes_predictions_and_metrics(tmp_path, tiny_model_dir,
     rows = []
     for i in range(6):
         ids = tiny_tokenizer(f"[Review 1]: the prose was superb {i}\n[Output Review Rating]: 5.0\n")["input_ids"]
+        target_ids = tiny_tokenizer(f"The pacing was hugely superb {i}!!")["input_ids"] + [2]
         rows.append({"example_id": f"Books/u{i}/test/9", "user_id": f"u{i}", "split": "test",
                      "category": "Books" if i % 2 else "CDs_and_Vinyl", "item_id": "I", "prompt_with": "",
                      "prompt_without": "", "target": f"The pacing was hugely superb {i}!!", "prompt_ids_with": ids,
-                     "prompt_ids_without": ids[-8:], "target_ids": [2], "n_history": 1, "n_history_available": 1,
-                     "target_truncated": False, "query_truncated": False, "pref_labels": None})
+                     "prompt_ids_without": ids[-8:], "target_ids": target_ids, "n_history": 1,
+                     "n_history_available": 1, "target_truncated": False, "query_truncated": False,
+                     "pref_labels": [int(j % 3 == 0) for j in range(len(target_ids))] if i < 4 else None})
     paths.prepared.mkdir(parents=True)
     table = pa.Table.from_pylist(rows, schema=example_schema())
     pq.write_table(table, paths.prepared / "test.parquet")
@@ -72,6 +74,22 @@ def test_evaluate_stage_writes_predictions_and_metrics(tmp_path, tiny_model_dir,
     lines = [json.loads(x) for x in (paths.eval_dir / "predictions.jsonl").read_text().splitlines()]
     assert len(lines) == 6 and {"prediction", "reference", "rouge1", "meteor"} <= set(lines[0])
     assert torch.isfinite(torch.tensor([line["rouge1"] for line in lines])).all()
+    # The evaluated model's DCE on every gold token, scored against the labels of the 4 labelled rows.
+    effects = [json.loads(x) for x in (paths.eval_dir / "token_effects.jsonl").read_text().splitlines()]
+    assert all(len(e["dce"]) == len(e["weights"]) == len(e["target_ids"]) for e in effects)
+    diag = metrics["diagnostics"]
+    labelled = sum(len(e["target_ids"]) for e in effects if e["pref_labels"] is not None)
+    assert diag["tokens"] == labelled and 0.0 <= diag["roc_auc"] <= 1.0
+    html = (paths.reports / "token_effects.html").read_text()
+    assert "nq-report-ready" in html and html.count('class="tok') == sum(len(e["target_ids"]) for e in effects)
+    assert (paths.reports / "plots" / "train_loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Context Steering decodes through the same stage; it needs the with-history view.
+    steered = Params(train=fast, eval=EvalConfig(max_new_tokens=6, batch_size=4, max_examples=None, steering=2.0))
+    evaluate.run(steered, paths)
+    assert json.loads((paths.reports / "metrics.json").read_text())["steering"] == 2.0
+    no_history = Params(train=fast, eval=EvalConfig(steering=1.0, view="without_history"))
+    with pytest.raises(ValueError, match="eval.steering = 1.0 needs the with-history view"):
+        evaluate.run(no_history, paths)
 
 
 def test_bertscore_with_the_embedded_encoder():

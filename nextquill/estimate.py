@@ -1,0 +1,40 @@
+"""Per-token DCE and weights of whole examples under no_grad, batched by length (little padding).
+
+Shared by the `effects` stage (the training set, once, for precomputed weights) and `evaluate` (the
+evaluated model's effects on the held-out targets, for the diagnostics and the token-effect report).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+
+def length_sorted_batches(rows: list[dict], batch_size: int) -> Iterator[list[int]]:
+    """Indices of `rows` in batches of similar total length, longest first (peak memory shows at once)."""
+    order = sorted(range(len(rows)), key=lambda i: -(len(rows[i]["prompt_ids_with"]) + len(rows[i]["target_ids"])))
+    for start in range(0, len(order), batch_size):
+        yield order[start:start + batch_size]
+
+
+def estimate(model, rows: list[dict], batch_size: int, settings, pad_id: int) -> Iterator[tuple[int, list, list]]:
+    """(row index, DCE per target token, weight per target token) for every row, under no_grad."""
+    import torch
+
+    from nextquill.collator import CausalPairCollator
+    from nextquill.effects import dce, gold_logprobs
+    from nextquill.trainer import answer_logits, online_weights
+
+    collate = CausalPairCollator(pad_id, ("h", "0"))
+    model.eval()
+    for chunk in length_sorted_batches(rows, batch_size):
+        batch = collate([rows[i] for i in chunk])
+        keep = batch["labels"] != -100
+        labels = batch["labels"][keep]
+        with torch.no_grad():
+            logits_h = answer_logits(model, batch, "h", keep)
+            logits_0 = answer_logits(model, batch, "0", keep)
+            effect = dce(gold_logprobs(logits_h, labels), gold_logprobs(logits_0, labels))
+            weights = online_weights(settings, logits_h, logits_0, labels)
+        counts = keep.sum(dim=1).tolist()
+        for i, d, w in zip(chunk, effect.split(counts), weights.split(counts), strict=True):
+            yield i, d.tolist(), w.tolist()

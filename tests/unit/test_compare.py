@@ -1,0 +1,94 @@
+"""The comparison harness: the table's arithmetic by hand, and every kind of method run on a tiny model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from nextquill.compare import METHODS, build_table, markdown, relative
+
+
+def _row(method: str, r1: float, books_r1: float) -> dict:
+    return {"method": method, "label": METHODS[method].label, "seed": 42, "seconds": {"train": 10.0},
+            "overall": {"n": 4, "rouge1": r1, "rougeL": r1 / 2, "meteor": 0.1, "bleu": 2.0},
+            "by_category": {"Books": {"rouge1": books_r1, "rougeL": 0.1, "meteor": 0.1, "bleu": 1.0}},
+            "diagnostics": {"roc_auc": 0.7}, "train_loss": 1.0, "steps": 2}
+
+
+def test_relative_change_over_context_sft_by_hand():
+    table = build_table([_row("sft", 0.20, 0.30), _row("context_sft", 0.25, 0.20), _row("nextquill", 0.35, 0.0)])
+    by = {m["method"]: m for m in table["methods"]}
+    assert table["baseline"] == "context_sft"
+    assert by["nextquill"]["vs_context_sft_pct"]["rouge1"] == pytest.approx(40.0)  # (0.35 - 0.25) / 0.25
+    assert by["sft"]["vs_context_sft_pct"]["rouge1"] == pytest.approx(-20.0)
+    assert by["context_sft"]["vs_context_sft_pct"]["rouge1"] == 0.0
+    assert by["sft"]["by_category_vs_context_sft_pct"]["Books"]["rouge1"] == pytest.approx(50.0)
+    assert relative(0.1, 0.0) is None and relative(None, 0.2) is None
+    text = markdown(table)
+    assert "| NextQuill (online DCE) | 0.3500 | 0.1750 | 0.1000 | 2.00 | +40.0% |" in text
+
+
+def test_table_without_context_sft_has_no_relative_change():
+    table = build_table([_row("sft", 0.2, 0.2)])
+    assert table["baseline"] is None and "vs_context_sft_pct" not in table["methods"][0]
+
+
+@pytest.fixture()
+def tiny_project(tmp_path, tiny_model_dir, tiny_tokenizer):
+    """A project root with the tiny model as models/base, 8 prepared examples and a small params.yaml."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from nextquill.data.build import example_schema
+
+    shutil.copytree(tiny_model_dir, tmp_path / "models" / "base")
+    rows = []
+    for i in range(8):
+        ids = tiny_tokenizer(f"[Review 1]: the prose was superb {i}\n[Output Review Rating]: 5.0\n")["input_ids"]
+        target = tiny_tokenizer(f"The pacing was hugely superb {i}!!")["input_ids"] + [2]
+        rows.append({"example_id": f"Books/u{i}/test/9", "user_id": f"u{i}", "split": "test",
+                     "category": "Books" if i % 2 else "CDs_and_Vinyl", "item_id": "I", "prompt_with": "",
+                     "prompt_without": "", "target": f"The pacing was hugely superb {i}!!", "prompt_ids_with": ids,
+                     "prompt_ids_without": ids[-8:], "target_ids": target, "n_history": 1,
+                     "n_history_available": 1, "target_truncated": False, "query_truncated": False,
+                     "pref_labels": [int(j % 2 == 0) for j in range(len(target))]})
+    prepared = tmp_path / "data" / "prepared"
+    prepared.mkdir(parents=True)
+    for split in ("train", "test"):
+        pq.write_table(pa.Table.from_pylist(rows, schema=example_schema()), prepared / f"{split}.parquet")
+    (tmp_path / "params.yaml").write_text(
+        "train: {max_steps: 1, batch_size: 2, grad_accum: 1, logging_steps: 1, save_steps: 10}\n"
+        "eval: {max_new_tokens: 4, batch_size: 4}\n"
+        "compare: {methods: [base_history, context_sft], derived: [context_sft_steering, nextquill_reference], "
+        "steering: 2.0}\n")
+    return tmp_path
+
+
+def test_methods_run_side_by_side_and_make_one_table(tiny_project):
+    from nextquill.compare import RUNS, main
+
+    for name in ("base_history", "context_sft", "context_sft_steering", "nextquill_reference"):
+        assert main(["run", name, "--root", str(tiny_project), "--params", str(tiny_project / "params.yaml")]) == 0
+    runs = tiny_project / RUNS
+    assert not (runs / "base_history" / "models").exists()  # a zero-shot baseline trains nothing
+    assert (runs / "context_sft" / "models" / "adapter" / "adapter_config.json").is_file()
+    steered = json.loads((runs / "context_sft_steering" / "reports" / "metrics.json").read_text())
+    assert steered["steering"] == 2.0 and steered["objective"] == "context_sft"
+    # nextquill_reference used the context_sft adapter as θ_D: its effects table has a weight per token.
+    effects = json.loads((runs / "nextquill_reference" / "reports" / "effects.json").read_text())
+    assert effects["estimator"] == "reference" and effects["examples"] == 8
+    assert main(["table", "--root", str(tiny_project), "--params", str(tiny_project / "params.yaml")]) == 0
+    table = json.loads((tiny_project / "comparison" / "results.json").read_text())
+    assert [m["method"] for m in table["methods"]] == ["base_history", "context_sft", "context_sft_steering",
+                                                      "nextquill_reference"]
+    assert all(m["overall"]["n"] == 8 for m in table["methods"])
+    assert table["methods"][1]["vs_context_sft_pct"]["rouge1"] in (0.0, None)
+
+
+def test_table_names_a_missing_run(tiny_project):
+    from nextquill.compare import main
+
+    with pytest.raises(FileNotFoundError, match="no finished run for method 'base_history'"):
+        main(["table", "--root", str(tiny_project), "--params", str(tiny_project / "params.yaml")])
