@@ -1,0 +1,151 @@
+"""Context steering: the logit combination by hand, lam = 0 against HF generate, batching, a no-cache reference."""
+
+import copy
+
+import pytest
+import torch
+
+from nextquill.evaluate import Decoding, generate
+from nextquill.steering import steer_logits, steered_generate
+
+HISTORY = "[Review 1]: the prose was superb and the pacing hugely fun\n[Review 2]: not my cup of tea, sadly\n"
+QUERIES = ("The pacing was", "I bought this last month and the prose", "Honestly? pure",
+           "A must-have. Happy reading! The dialogue was", "Not my")
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir):
+    """The tiny Llama with its projection matrices scaled up 10x: at init scale (0.02) it only repeats the last
+    prompt token, whatever the context, which would make every comparison below vacuous."""
+    from nextquill.modeling import load_model
+
+    model, tok = load_model(tiny_model_dir)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if param.ndim == 2 and "embed" not in name:
+                param.mul_(10.0)
+    return model, tok
+
+
+def _pairs(tok, n=5):
+    """(with history, without): the history block replaced by a short marker, so every 0-prompt is shorter."""
+    with_h = [tok(HISTORY + q)["input_ids"] for q in QUERIES[:n]]
+    without = [tok("[none]\n" + q)["input_ids"] for q in QUERIES[:n]]
+    assert all(len(a) > len(b) for a, b in zip(with_h, without, strict=True))
+    assert len({len(p) for p in with_h}) > 1 and len({len(p) for p in without}) > 1
+    return with_h, without
+
+
+def test_steer_logits_by_hand_and_infinities():
+    out = steer_logits(torch.tensor([1.0, 2.0]), torch.tensor([0.0, 4.0]), 0.5)
+    assert out.dtype == torch.float32 and torch.equal(out, torch.tensor([1.5, 1.0]))
+    inf = float("inf")
+    h, z = torch.tensor([-inf, -inf, 3.0, 1.0]), torch.tensor([-inf, 2.0, -inf, 1.0])
+    for lam in (0.0, 1.0, -0.5):
+        out = steer_logits(h, z, lam)
+        assert not out.isnan().any() and out[0] == -inf and out[1] == -inf and out[2] == 3.0 and out[3] == 1.0
+    big = torch.tensor([3e38], dtype=torch.float32)
+    assert torch.isfinite(steer_logits(big, -big, 2.0)).all()  # overflow of the difference is clamped
+
+
+def test_lam_zero_equals_hf_generate(tiny):
+    model, tok = tiny
+    with_h, without = _pairs(tok)
+    decoding = Decoding(max_new_tokens=12, repetition_penalty=1.2)
+    expected = generate(model, tok, with_h, decoding, batch_size=3)
+    assert steered_generate(model, tok, with_h, without, 0.0, decoding, batch_size=3) == expected
+    assert len(set(expected)) == len(expected)  # the prompts really lead to different continuations
+
+
+def test_lam_zero_sampling_equals_hf_generate_with_the_same_seed(tiny):
+    """Same processors in the same order (penalty, temperature, top-k 50, top-p) and one draw per step."""
+    model, tok = tiny
+    with_h, without = _pairs(tok)
+    decoding = Decoding(max_new_tokens=12, do_sample=True)
+    torch.manual_seed(3)
+    expected = generate(model, tok, with_h, decoding, batch_size=3)
+    torch.manual_seed(3)
+    assert steered_generate(model, tok, with_h, without, 0.0, decoding, batch_size=3) == expected
+
+
+def test_rows_stop_at_eos_like_hf_generate(tiny):
+    """Make a token the greedy run emits mid-way the eos: both stop there and pad the finished rows."""
+    model, tok = tiny
+    with_h, without = _pairs(tok)
+    decoding = Decoding(max_new_tokens=12)
+    first = model.generate(torch.tensor([with_h[0]]), max_new_tokens=4, do_sample=False, repetition_penalty=1.2)
+    stop = copy.deepcopy(tok)
+    stop.eos_token = tok.convert_ids_to_tokens(int(first[0, -1]))
+    expected = generate(model, stop, with_h, decoding, batch_size=3)
+    assert steered_generate(model, stop, with_h, without, 0.0, decoding, batch_size=3) == expected
+    assert expected != generate(model, tok, with_h, decoding, batch_size=3)  # some row did stop early
+
+
+def test_batched_equals_one_at_a_time(tiny):
+    model, tok = tiny
+    with_h, without = _pairs(tok, 4)
+    decoding = Decoding(max_new_tokens=10)
+    batched = steered_generate(model, tok, with_h, without, 1.0, decoding, batch_size=4)
+    single = [steered_generate(model, tok, [a], [b], 1.0, decoding, batch_size=1)[0]
+              for a, b in zip(with_h, without, strict=True)]
+    assert batched == single and any(batched)
+
+
+def test_matches_a_no_cache_reference(tiny):
+    """Full sequences through the model every step, HF's own repetition-penalty processor, argmax."""
+    from transformers import RepetitionPenaltyLogitsProcessor
+
+    model, tok = tiny
+    with_h, without = _pairs(tok, 2)
+    decoding = Decoding(max_new_tokens=10)
+    penalty = RepetitionPenaltyLogitsProcessor(decoding.repetition_penalty)
+    gen: list[int] = []
+    with torch.no_grad():
+        for _ in range(decoding.max_new_tokens):
+            lh = model(torch.tensor([with_h[1] + gen])).logits[:, -1]
+            l0 = model(torch.tensor([without[1] + gen])).logits[:, -1]
+            scores = penalty(torch.tensor([with_h[1] + gen]), steer_logits(lh, l0, 1.0))
+            gen.append(int(scores.argmax(-1)))
+            if gen[-1] == tok.eos_token_id:
+                break
+    expected = tok.decode(gen, skip_special_tokens=True).strip()
+    assert steered_generate(model, tok, with_h[1:2], without[1:2], 1.0, decoding, batch_size=1) == [expected]
+
+
+def test_steering_changes_some_output(tiny):
+    model, tok = tiny
+    with_h, without = _pairs(tok)
+    decoding = Decoding(max_new_tokens=10)
+    plain = steered_generate(model, tok, with_h, without, 0.0, decoding, batch_size=5)
+    steered = steered_generate(model, tok, with_h, without, 2.0, decoding, batch_size=5)
+    assert plain != steered
+
+
+def test_bfloat16_model_and_sampling(tiny_model_dir):
+    from nextquill.modeling import load_model
+
+    model, tok = load_model(tiny_model_dir)
+    model = model.to(torch.bfloat16)
+    with_h, without = _pairs(tok, 3)
+    greedy = steered_generate(model, tok, with_h, without, 1.0, Decoding(max_new_tokens=6), batch_size=2)
+    sampled = steered_generate(model, tok, with_h, without, 1.0, Decoding(max_new_tokens=6, do_sample=True),
+                               batch_size=2)
+    assert len(greedy) == len(sampled) == 3 and all(isinstance(t, str) for t in greedy + sampled)
+    h, z = (torch.randn(4, 64) * 30).bfloat16(), (torch.randn(4, 64) * 30).bfloat16()
+    out = steer_logits(h, z, 3.0)
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()
+    assert torch.allclose(out, h.float() + 3.0 * (h.float() - z.float()))
+
+
+def test_lora_wrapped_model_lam_zero_equals_hf_generate(tiny_model_dir):
+    """A PEFT model (how trained adapters are evaluated) takes the same cache / logits_to_keep keywords."""
+    from peft import LoraConfig, get_peft_model
+
+    from nextquill.modeling import load_model
+
+    model, tok = load_model(tiny_model_dir)
+    peft_model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    with_h, without = _pairs(tok, 3)
+    decoding = Decoding(max_new_tokens=8)
+    expected = generate(peft_model, tok, with_h, decoding, batch_size=2)
+    assert steered_generate(peft_model, tok, with_h, without, 0.0, decoding, batch_size=2) == expected
