@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import logging
 import random
 import shutil
 import sys
@@ -26,6 +27,7 @@ from nextquill.paths import Paths
 from nextquill.stages._cli import stage_main
 
 COLUMNS = ["example_id", "prompt_ids_with", "prompt_ids_without", "target_ids"]
+log = logging.getLogger(__name__)
 
 
 def load_examples(path: Path, max_examples: int | None, seed: int, weights: Path | None = None) -> list[dict]:
@@ -52,6 +54,23 @@ def fingerprint(params: Params, data_file: Path) -> str:
     parts = [params.train.model_dump_json(), params.effects.model_dump_json(), params.model.model_dump_json(),
              str(params.base.seed), str(data_file.stat().st_size), str(int(data_file.stat().st_mtime))]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
+
+
+def last_complete_checkpoint(folder: Path) -> str | None:
+    """The newest checkpoint the Trainer finished writing; half-written ones (a kill -9 mid-save) are removed.
+
+    The Trainer writes `trainer_state.json` last, so a checkpoint without a readable one is incomplete.
+    """
+    found = sorted((p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+                   key=lambda p: int(p.name.split("-")[-1]), reverse=True) if folder.is_dir() else []
+    for checkpoint in found:
+        try:
+            json.loads((checkpoint / "trainer_state.json").read_text())
+            return str(checkpoint)
+        except (OSError, ValueError):
+            log.warning("%s: incomplete checkpoint (interrupted while saving); removing it", checkpoint)
+            shutil.rmtree(checkpoint, ignore_errors=True)
+    return None
 
 
 def build_model(params: Params, paths: Paths):
@@ -106,8 +125,6 @@ def write_metrics(history: list[dict], paths: Paths, extra: dict, name: str = "t
 
 def train_adapter(params: Params, paths: Paths, out: Path, name: str = "train") -> dict:
     """Train `params.train.objective` from the base model and write the adapter (or full model) to `out`."""
-    from transformers.trainer_utils import get_last_checkpoint
-
     from nextquill.collator import CausalPairCollator
     from nextquill.trainer import LossSettings, NextQuillTrainer
 
@@ -124,7 +141,7 @@ def train_adapter(params: Params, paths: Paths, out: Path, name: str = "train") 
         data_collator=CausalPairCollator(tokenizer.pad_token_id, settings.views,
                                          "weights" if settings.precomputed else None),
     )
-    last = get_last_checkpoint(str(checkpoints)) if cfg.resume == "auto" and checkpoints.is_dir() else None
+    last = last_complete_checkpoint(checkpoints) if cfg.resume == "auto" else None
     trainer.train(resume_from_checkpoint=last)
     info = {"objective": cfg.objective, "estimator": fx.estimator, "examples": len(rows), "lora": cfg.lora.enabled}
     with atomic_dir(out) as folder:

@@ -1,0 +1,138 @@
+"""The `nextquill` command: generate a review with a registered model.
+
+    nextquill generate --history-file reviews.jsonl --item-title "The Quiet Orbit" \\
+        --item-description "A slow-burn novel..." --rating 5.0 --review-title "Worth it" --max-new-tokens 64
+
+The model (default `models:/<registry.model_name>@champion`) is loaded with `mlflow.pyfunc.load_model` from the
+tracking URI that `params.yaml` gives (`tracking.uri`, else $MLFLOW_TRACKING_URI, else the project's mlflow.db).
+The history file holds one past review per line, newest first (the prompt keeps the first ones that fit):
+plain text, or JSON lines with `text` (and optionally `title`, `rating`, `item_title`, `item_description`,
+shown in the prompt as in training).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from nextquill.config import ConfigError, Params, load_params
+from nextquill.paths import Paths
+
+
+class CliError(RuntimeError):
+    """A user-facing error: printed without a traceback."""
+
+
+def read_history(path: Path) -> list[str]:
+    """One entry per non-empty line: a JSON object with `text` is kept as JSON, a JSON string is unquoted."""
+    entries = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError:
+            value = line
+        if isinstance(value, dict):
+            if not isinstance(value.get("text"), str):
+                raise CliError(f"{path}:{number}: a JSON history line needs a string field `text`")
+            entries.append(json.dumps(value, ensure_ascii=False))
+        else:
+            entries.append(value if isinstance(value, str) else line)
+    return entries
+
+
+def _params(args: argparse.Namespace) -> Params:
+    path = Path(args.params) if args.params else Path(args.root) / "params.yaml"
+    if args.params is None and not path.is_file():
+        return Params()  # outside a project: defaults (the tracking URI still honours $MLFLOW_TRACKING_URI)
+    return load_params(path)
+
+
+def check_model_uri(client, uri: str) -> None:
+    """Raise `CliError` naming the URI and what exists when a `models:/name@alias` or `/version` is missing."""
+    from mlflow.exceptions import MlflowException
+
+    body = uri.removeprefix("models:/")
+    if body == uri or body.startswith("m-"):
+        return  # not a registry URI: let MLflow resolve it
+    name, alias = body.split("@", 1) if "@" in body else (body.split("/", 1)[0], None)
+    version = None if alias is not None or "/" not in body else body.split("/", 1)[1]
+    try:
+        model = client.get_registered_model(name)
+    except MlflowException:
+        names = sorted(m.name for m in client.search_registered_models()) or ["none"]
+        raise CliError(f"{uri}: no registered model {name!r}; registered models: {', '.join(names)}") from None
+    versions = sorted((str(v.version) for v in client.search_model_versions(f"name='{name}'")), key=int)
+    aliases = ", ".join(f"{a}->v{v}" for a, v in sorted(model.aliases.items())) or "none"
+    if (alias is not None and alias not in model.aliases) or (version is not None and version not in versions):
+        raise CliError(f"{uri}: not found; model {name!r} has aliases: {aliases}; versions: "
+                       f"{', '.join(versions) or 'none'}")
+
+
+def generate(args: argparse.Namespace) -> int:
+    import mlflow
+    import pandas as pd
+
+    from nextquill.tracking import configure
+
+    params = _params(args)
+    uri = configure(params.tracking, Paths(Path(args.root)))
+    model_uri = args.model_uri or f"models:/{params.registry.model_name}@champion"
+    check_model_uri(mlflow.MlflowClient(), model_uri)
+    if args.prompt is None and args.item_title is None:
+        raise CliError("give --item-title (with --history-file, --item-description) or a ready --prompt")
+    row = {"prompt": args.prompt, "history": read_history(Path(args.history_file)) if args.history_file else [],
+           "item_title": args.item_title, "item_description": args.item_description, "rating": args.rating,
+           "review_title": args.review_title}
+    print(f"loading {model_uri} from {uri}", file=sys.stderr)
+    model = mlflow.pyfunc.load_model(model_uri)
+    predict_params = {"max_new_tokens": args.max_new_tokens} if args.max_new_tokens else None
+    text = model.predict(pd.DataFrame([row]), params=predict_params)[0]
+    if args.output:
+        from nextquill.io import atomic_open
+
+        with atomic_open(args.output) as handle:
+            handle.write(text + "\n")
+    else:
+        print(text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nextquill", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    gen = sub.add_parser("generate", help="write a review with a registered model")
+    gen.add_argument("--model-uri", help="default: models:/<registry.model_name>@champion")
+    gen.add_argument("--params", help="parameters file (default: <root>/params.yaml, or defaults without one)")
+    gen.add_argument("--root", default=".", help="project root (where mlflow.db lives by default)")
+    gen.add_argument("--history-file", help="past reviews, newest first, one per line: text or JSON with `text`")
+    gen.add_argument("--item-title")
+    gen.add_argument("--item-description", default="")
+    gen.add_argument("--rating", type=float, help="rating of the review to write, e.g. 5.0")
+    gen.add_argument("--review-title", help="title of the review to write")
+    gen.add_argument("--prompt", help="a ready chat-formatted prompt instead of the fields above")
+    gen.add_argument("--max-new-tokens", type=int, help="default: the model's registry.max_new_tokens")
+    gen.add_argument("--output", help="write the text here instead of stdout")
+    gen.set_defaults(func=generate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from nextquill.stages._cli import quiet_telemetry
+    from nextquill.tracking import TrackingUnavailable
+
+    args = build_parser().parse_args(argv)
+    quiet_telemetry()
+    try:
+        return args.func(args)
+    except (CliError, ConfigError, TrackingUnavailable, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
