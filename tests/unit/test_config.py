@@ -32,7 +32,8 @@ def test_misspelled_key_names_file_line_key_and_allowed_keys(tmp_path):
 
 def test_unknown_section_is_rejected(tmp_path):
     expected = (r"params.yaml:1: trian: unknown key; did you mean 'train'\? "
-                r"allowed keys here: base, compare, data, effects, eval, model, promote, registry, synthesize, tracking, train")
+                r"allowed keys here: base, compare, data, effects, eval, model, promote, registry, synthesize, "
+                r"tracking, train")
     with pytest.raises(ConfigError, match=expected):
         load_params(write(tmp_path, "trian:\n  lr: 1\n"))
 

@@ -13,8 +13,8 @@ from nextquill.diagnostics import precision_at_k, roc_auc, score_estimator, thre
 
 def pairwise_auc(scores: list[float], labels: list[int]) -> float:
     """The definition: P(score_pos > score_neg) + 0.5 P(tie), over every positive-negative pair."""
-    pos = [s for s, y in zip(scores, labels) if y]
-    neg = [s for s, y in zip(scores, labels) if not y]
+    pos = [s for s, y in zip(scores, labels, strict=True) if y]
+    neg = [s for s, y in zip(scores, labels, strict=True) if not y]
     wins = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p in pos for n in neg)
     return wins / (len(pos) * len(neg))
 
