@@ -193,7 +193,7 @@ def markdown(table: dict) -> str:
 
 
 def write_table(root: Path, params: Params) -> dict:
-    names = list(params.compare.methods) + list(params.compare.derived)
+    names = [*params.compare.zero_shot, *params.compare.methods, *params.compare.derived]
     table = build_table(collect(root, names))
     write_json(root / "comparison" / "results.json", table)
     from nextquill.io import atomic_open

@@ -262,19 +262,21 @@ class PromoteConfig(_Section):
     min_delta: float = Field(0.0, ge=0, description="Required improvement over the champion (absolute).")
 
 
-Method = Literal["base_no_history", "base_history", "base_steering", "sft", "context_sft", "context_sft_relevance",
-                 "context_sft_steering", "mce_only", "dce_only", "mce_dce", "nextquill", "nextquill_reference",
-                 "nextquill_base"]
+ZeroShot = Literal["base_no_history", "base_history", "base_steering"]
+Trained = Literal["sft", "context_sft", "context_sft_relevance", "mce_only", "dce_only", "mce_dce", "nextquill",
+                  "nextquill_base"]
+Derived = Literal["context_sft_steering", "nextquill_reference"]
 
 
 class CompareConfig(_Section):
     """The comparison pipeline (`comparison/dvc.yaml`): every method on the same data and decoding."""
 
-    methods: tuple[Method, ...] = Field(
-        ("base_no_history", "base_history", "base_steering", "sft", "context_sft", "context_sft_relevance",
-         "mce_only", "dce_only", "nextquill", "nextquill_base"), min_length=1,
-        description="Methods that need no other method's output; each is one DVC matrix stage.")
-    derived: tuple[Literal["context_sft_steering", "nextquill_reference"], ...] = Field(
+    zero_shot: tuple[ZeroShot, ...] = Field(("base_no_history", "base_history"),
+                                            description="Base-model baselines; they do not depend on train params.")
+    methods: tuple[Trained, ...] = Field(
+        ("sft", "context_sft", "mce_only", "dce_only", "nextquill"), min_length=1,
+        description="Trained methods; each is one DVC matrix stage.")
+    derived: tuple[Derived, ...] = Field(
         ("context_sft_steering", "nextquill_reference"),
         description="Methods built on the context_sft run (its adapter decoded with steering, or used as θ_D).")
     steering: float = Field(1.0, gt=0, description="Context Steering λ of the *_steering methods.")

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.integration
 def sh(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
                DVC_NO_ANALYTICS="1")
+    env.pop("MLFLOW_TRACKING_URI", None)  # the project default: mlflow.db in the project root
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -48,7 +49,7 @@ def test_repro_builds_every_output_then_is_a_no_op(project):
     assert (project / "reports" / "synthesize.json").is_file()
     lock = yaml.safe_load((project / "dvc.lock").read_text())
     assert set(lock["stages"]) == {"base_model", "synthesize", "prepare", "reference", "effects", "train",
-                                   "evaluate"}
+                                   "evaluate", "register"}
     assert json.loads((project / "reports" / "metrics.json").read_text())["overall"]["n"] == 6
     assert json.loads((project / "reports" / "train_metrics.json").read_text())["steps"] == 2
     assert (project / "models" / "adapter" / "adapter_model.safetensors").is_file()
@@ -56,10 +57,40 @@ def test_repro_builds_every_output_then_is_a_no_op(project):
     assert stats["examples"] == {"train": 96, "val": 12, "test": 12}  # 12 users x (8 + 1 + 1)
     assert 0.15 < stats["preference_token_fraction"] < 0.6
 
+    assert (project / "reports" / "token_effects.html").is_file()
+    assert (project / "reports" / "plots" / "train_loss.png").is_file()
+    promotion = json.loads((project / "reports" / "promotion.json").read_text())
+    assert promotion["decision"] == "promoted" and promotion["version"] == "1" and promotion["created"] is True
+
     again = sh(project, "dvc", "repro")
     assert again.returncode == 0
     assert "Data and pipelines are up to date." in again.stdout
     assert "Running stage" not in again.stdout
+
+
+def test_registry_holds_one_champion_and_a_rerun_adds_no_version(project):
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    versions = client.search_model_versions("name = 'nextquill'")
+    assert [str(v.version) for v in versions] == ["1"]
+    assert str(client.get_model_version_by_alias("nextquill", "champion").version) == "1"
+    assert str(client.get_model_version_by_alias("nextquill", "challenger").version) == "1"
+    runs = client.search_runs([client.get_experiment_by_name("nextquill").experiment_id])
+    assert len(runs) == 1 and runs[0].data.tags["nextquill.pipeline"] == "dvc"
+    assert runs[0].data.params["train.objective"] == "nextquill" and "test_rouge1" in runs[0].data.metrics
+    # Decoding longer re-runs evaluate and register, but the adapter is the same: no new version.
+    params_file = project / "params.yaml"
+    original = params_file.read_text()
+    try:
+        params_file.write_text(original.replace("max_new_tokens: 8", "max_new_tokens: 9"))
+        rerun = sh(project, "dvc", "repro")
+        assert rerun.returncode == 0, rerun.stderr + rerun.stdout
+        assert "Running stage 'evaluate'" in rerun.stdout and "Running stage 'train'" not in rerun.stdout
+        assert [str(v.version) for v in client.search_model_versions("name = 'nextquill'")] == ["1"]
+        assert json.loads((project / "reports" / "promotion.json").read_text())["created"] is False
+    finally:
+        params_file.write_text(original)
 
 
 def test_mistyped_key_fails_repro_naming_the_key(project):
