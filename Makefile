@@ -17,14 +17,24 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DVC_NO_ANALYTICS := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export PYTHONDONTWRITEBYTECODE := 1
+# Prefect keeps its database and settings in the project; PREFECT_API_URL is set only for `serve` (below), so
+# `make run` and `make test` never need a server.
+export PREFECT_HOME := $(CURDIR)/.prefect
+PREFECT_PORT ?= 4200
+PREFECT_SERVE_API := http://127.0.0.1:$(PREFECT_PORT)/api
+PREFECT_UP := $(PY) -c "import urllib.request as u; u.urlopen('$(PREFECT_SERVE_API)/health', timeout=2)" 2>/dev/null
 
-.PHONY: help setup run test test-slow lint clean
+.PHONY: help setup run test test-slow test-reliability lint clean serve serve-stop mlflow-ui
 
 help:
 	@echo "make run        set up, then run the pipeline (dvc repro) on the embedded default"
 	@echo "make test       set up, then run the test suite (no network, tiny models)"
 	@echo "make test-slow  also run the tests marked slow (embedded SmolLM2 conversion)"
+	@echo "make test-reliability  only the fault-injection tests (kill -9, bad input, servers down)"
 	@echo "make lint       ruff"
+	@echo "make mlflow-ui  MLflow UI on http://127.0.0.1:5000 over the project's mlflow.db (lean server)"
+	@echo "make serve      start a local Prefect server (UI http://127.0.0.1:4200) and serve deployment nextquill/full"
+	@echo "make serve-stop stop that Prefect server (Ctrl-C stops the serve process itself)"
 	@echo "make clean      remove the virtualenv and pipeline outputs"
 
 setup: $(STAMP)/deps $(STAMP)/wordnet
@@ -83,8 +93,32 @@ test: setup $(STAMP)/chromium
 test-slow: setup $(STAMP)/chromium
 	$(PY) -m pytest -q
 
+test-reliability: setup $(STAMP)/chromium
+	$(PY) -m pytest -q -m reliability
+
 lint: setup
 	$(VENV)/bin/ruff check nextquill flows tests
+
+# The server stays up in the background (UI, run history; setsid: Ctrl-C does not reach it) until `make
+# serve-stop`; serve runs in the foreground until Ctrl-C.
+# Then, in another shell: export PREFECT_API_URL=http://127.0.0.1:4200/api
+#                         prefect deployment run nextquill/full --watch -p overrides='{"train.max_steps": 2}'
+serve: setup
+	@$(PREFECT_UP) || setsid prefect server start --host 127.0.0.1 --port $(PREFECT_PORT) --background
+	@for i in $$(seq 60); do $(PREFECT_UP) && exit 0; sleep 0.5; done; \
+	  echo "Prefect server not ready at $(PREFECT_SERVE_API) after 30 s; see $(PREFECT_HOME)"; exit 1
+	PREFECT_API_URL=$(PREFECT_SERVE_API) $(PY) flows/serve.py
+
+serve-stop:
+	prefect server stop
+
+# The lean server of platform notes: one worker, no job runner; loopback only. The store is the project's
+# SQLite database (the pipeline's default), whatever directory the pipeline ran from.
+MLFLOW_UI_STORE ?= sqlite:///$(CURDIR)/mlflow.db
+MLFLOW_UI_PORT ?= 5000
+mlflow-ui: setup
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow server --backend-store-uri $(MLFLOW_UI_STORE) \
+	  --artifacts-destination $(CURDIR)/mlartifacts --host 127.0.0.1 --port $(MLFLOW_UI_PORT) --workers 1
 
 clean:
 	rm -rf $(VENV) models data/raw/synthetic reports
