@@ -1,44 +1,19 @@
 """`dvc repro` end to end in a scratch copy of the project, with the tiny model as a local base model."""
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.integration.tiny_project import build, sh
+
 pytestmark = pytest.mark.integration
-
-
-def sh(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-               DVC_NO_ANALYTICS="1")
-    env.pop("MLFLOW_TRACKING_URI", None)  # the project default: mlflow.db in the project root
-    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, tiny_model_dir) -> Path:
-    root = tmp_path_factory.mktemp("project")
-    for name in ("dvc.yaml", "params.yaml"):
-        shutil.copy(REPO / name, root / name)
-    shutil.copytree(REPO / "nextquill", root / "nextquill", ignore=shutil.ignore_patterns("__pycache__"))
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["model"]["name_or_path"] = str(tiny_model_dir)
-    params["synthesize"].update(categories=["Books"], users_per_category=12, items_per_category=20,
-                                min_reviews=18, max_reviews=20, distractor_items=1)
-    # 12 users leave thin profiles: relax the profile-item threshold so the cascade keeps them all.
-    params["data"].update(categories=["Books"], max_prompt_tokens=2048, profile_item_min_users=2)
-    params["train"].update(max_steps=2, max_examples=16, batch_size=2, grad_accum=2)
-    params["eval"].update(max_examples=6, max_new_tokens=8)
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"]):
-        assert sh(root, *cmd).returncode == 0
-    return root
+    return build(tmp_path_factory.mktemp("project"), tiny_model_dir)
 
 
 def test_repro_builds_every_output_then_is_a_no_op(project):
@@ -83,7 +58,9 @@ def test_registry_holds_one_champion_and_a_rerun_adds_no_version(project):
     params_file = project / "params.yaml"
     original = params_file.read_text()
     try:
-        params_file.write_text(original.replace("max_new_tokens: 8", "max_new_tokens: 9"))
+        longer = original.replace("max_new_tokens: 8\n  repetition", "max_new_tokens: 9\n  repetition")
+        assert longer != original
+        params_file.write_text(longer)
         rerun = sh(project, "dvc", "repro")
         assert rerun.returncode == 0, rerun.stderr + rerun.stdout
         assert "Running stage 'evaluate'" in rerun.stdout and "Running stage 'train'" not in rerun.stdout

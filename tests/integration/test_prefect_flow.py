@@ -184,3 +184,33 @@ def test_unreachable_api_fails_fast_with_a_clear_error(project):
     assert f"127.0.0.1:{port}" in run.stderr and ("Failed to reach API" in run.stderr or "ConnectError" in run.stderr)
     assert elapsed < 20, f"took {elapsed:.1f} s"
     assert not (project / "dvc.lock").exists()
+
+
+def test_the_real_chain_through_the_flow_registers_a_champion(tmp_path, tiny_model_dir):
+    """base_model → ... → register with the tiny model, driven by the flow: same artifacts as `dvc repro`."""
+    import mlflow
+
+    from tests.integration.tiny_project import build, sh
+
+    root = build(tmp_path, tiny_model_dir)
+    env = {"MLFLOW_TRACKING_URI": os.environ.pop("MLFLOW_TRACKING_URI", "")}
+    try:
+        state = nextquill(root=str(root), overrides={"eval.max_new_tokens": 6}, return_state=True)
+    finally:
+        if env["MLFLOW_TRACKING_URI"]:
+            os.environ["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"]
+    assert state.is_completed(), state.message
+    result = state.result()
+    assert result["stages_run"][-2:] == ["evaluate", "register"] and "train" in result["stages_run"]
+    assert result["promotion"]["decision"] == "promoted"
+    for out in ("models/adapter/adapter_model.safetensors", "reports/metrics.json", "reports/token_effects.html",
+                "data/eval/predictions.jsonl", "reports/promotion.json"):
+        assert (root / out).is_file(), out
+    client = mlflow.MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    assert str(client.get_model_version_by_alias("nextquill", "champion").version) == "1"
+    run = client.get_run(result["promotion"]["run_id"])
+    assert run.data.tags["nextquill.pipeline"] == "prefect"
+    assert run.data.tags["prefect.flow_run_id"] == str(state.state_details.flow_run_id)
+    assert run.data.params["eval.max_new_tokens"] == "6"  # the deployment parameter, recorded
+    again = sh(root, "dvc", "repro")
+    assert again.returncode == 0 and "Running stage" not in again.stdout  # one implementation: nothing stale

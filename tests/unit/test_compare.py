@@ -61,8 +61,8 @@ def tiny_project(tmp_path, tiny_model_dir, tiny_tokenizer):
     (tmp_path / "params.yaml").write_text(
         "train: {max_steps: 1, batch_size: 2, grad_accum: 1, logging_steps: 1, save_steps: 10}\n"
         "eval: {max_new_tokens: 4, batch_size: 4}\n"
-        "compare: {zero_shot: [base_history], methods: [context_sft], derived: [context_sft_steering, nextquill_reference], "
-        "steering: 2.0}\n")
+        "compare: {zero_shot: [base_history], methods: [context_sft], "
+        "derived: [context_sft_steering, nextquill_reference], steering: 2.0}\n")
     return tmp_path
 
 
