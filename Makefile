@@ -24,14 +24,15 @@ PREFECT_PORT ?= 4200
 PREFECT_SERVE_API := http://127.0.0.1:$(PREFECT_PORT)/api
 PREFECT_UP := $(PY) -c "import urllib.request as u; u.urlopen('$(PREFECT_SERVE_API)/health', timeout=2)" 2>/dev/null
 
-.PHONY: help setup run test test-slow test-reliability lint clean serve serve-stop mlflow-ui
+.PHONY: help setup run retrain test test-slow test-reliability lint clean serve serve-stop mlflow-ui
 
 help:
 	@echo "make run        set up, then run the pipeline (dvc repro) on the embedded default"
 	@echo "make test       set up, then run the test suite (no network, tiny models)"
 	@echo "make test-slow  also run the tests marked slow (embedded SmolLM2 conversion)"
 	@echo "make test-reliability  only the fault-injection tests (kill -9, bad input, servers down)"
-	@echo "make lint       ruff"
+	@echo "make retrain    what CI's retraining runs: .ci/retrain (NQ_OVERRIDES=\"train.epochs=2\" make retrain)"
+	@echo "make lint       ruff, actionlint, shellcheck"
 	@echo "make mlflow-ui  MLflow UI on http://127.0.0.1:5000 over the project's mlflow.db (lean server)"
 	@echo "make serve      start a local Prefect server (UI http://127.0.0.1:4200) and serve deployment nextquill/full"
 	@echo "make serve-stop stop that Prefect server (Ctrl-C stops the serve process itself)"
@@ -97,7 +98,13 @@ test-reliability: setup $(STAMP)/chromium
 	$(PY) -m pytest -q -m reliability
 
 lint: setup
-	$(VENV)/bin/ruff check nextquill flows tests
+	$(VENV)/bin/ruff check nextquill flows tests benchmarks
+	$(VENV)/bin/actionlint .github/workflows/*.yml
+	$(VENV)/bin/shellcheck .ci/run .ci/retrain
+
+# What the retrain workflow runs: dvc pull (if a remote is set), NQ_OVERRIDES="k=v ...", dvc repro, summary, push.
+retrain: setup
+	.ci/retrain
 
 # The server stays up in the background (UI, run history; setsid: Ctrl-C does not reach it) until `make
 # serve-stop`; serve runs in the foreground until Ctrl-C.

@@ -9,6 +9,7 @@ precision and recall of the `DCE > δ` rule measure the threshold the loss actua
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -73,7 +74,10 @@ def score_estimator(dce_rows: Sequence[Sequence[float]], label_rows: Sequence[Se
     scores = torch.tensor([v for d, _ in pairs for v in d], dtype=torch.float64)
     labels = torch.tensor([v for _, y in pairs for v in y], dtype=torch.int64)
     positives = int(labels.sum())
-    return {"tokens": int(labels.numel()), "true_fraction": positives / max(1, labels.numel()),
-            "roc_auc": roc_auc(scores, labels), "r_precision": precision_at_k(scores, labels, positives),
-            "precision_at_10pct": precision_at_k(scores, labels, max(1, labels.numel() // 10)),
-            **threshold_quality(scores, labels, delta)}
+    out = {"tokens": int(labels.numel()), "true_fraction": positives / max(1, labels.numel()),
+           "roc_auc": roc_auc(scores, labels), "r_precision": precision_at_k(scores, labels, positives),
+           "precision_at_10pct": precision_at_k(scores, labels, max(1, labels.numel() // 10)),
+           **threshold_quality(scores, labels, delta)}
+    # Undefined values (no positive, nothing above δ) become null: NaN is not JSON, and it never equals itself,
+    # so a NaN would show as changed in every `dvc metrics diff`.
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in out.items()}

@@ -52,3 +52,8 @@ def test_score_estimator_pools_rows_and_checks_lengths():
     assert score_estimator([[0.1]], [None], delta=0.5) == {}  # no truth: nothing to score
     with pytest.raises(ValueError, match="2 DCE values but 1 labels"):
         score_estimator([[0.1, 0.2]], [[1]], delta=0.5)
+
+
+def test_undefined_scores_are_null_not_nan():
+    out = score_estimator([[0.0, 0.01]], [[0, 0]], delta=0.5)  # no positive, nothing above δ
+    assert out["roc_auc"] is None and out["precision_at_delta"] is None and out["recall_at_delta"] is None
