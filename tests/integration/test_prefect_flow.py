@@ -146,6 +146,7 @@ def test_override_lands_in_params_and_reruns_only_the_dependent_stage(project):
     ({"train.max_steps": "many"}, None, "train.max_steps = 'many'"),
     ({}, ["train", "evaulate"], "allowed stages, in order: prepare, train, evaluate, register"),
 ])
+@pytest.mark.reliability
 def test_bad_input_fails_the_run_before_any_stage(project, overrides, stages, expected):
     params = (project / "params.yaml").read_bytes()
     state = nextquill(overrides=overrides, stages=stages, root=str(project), return_state=True)
@@ -154,6 +155,7 @@ def test_bad_input_fails_the_run_before_any_stage(project, overrides, stages, ex
     assert not (project / "dvc.lock").exists() and (project / "params.yaml").read_bytes() == params
 
 
+@pytest.mark.reliability
 def test_failing_stage_fails_the_run_with_its_stderr_and_no_retry(project):
     start = time.perf_counter()
     state = nextquill(overrides={"promote.min_delta": 0.9}, root=str(project), return_state=True)
@@ -167,6 +169,7 @@ def test_failing_stage_fails_the_run_with_its_stderr_and_no_retry(project):
     assert set(lock["stages"]) == {"prepare", "train", "evaluate"}
 
 
+@pytest.mark.reliability
 def test_unreachable_api_fails_fast_with_a_clear_error(project):
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))

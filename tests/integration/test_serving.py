@@ -153,6 +153,7 @@ def test_mlflow_models_serve_answers_invocations(project, tmp_path):
         log.close()
 
 
+@pytest.mark.reliability
 def test_register_fails_fast_when_the_server_is_down(tmp_path, tiny_model_dir, capsys):
     from nextquill.stages import register
     make_project(tmp_path, tiny_model_dir, seed=1, rouge1=0.2)
@@ -165,6 +166,7 @@ def test_register_fails_fast_when_the_server_is_down(tmp_path, tiny_model_dir, c
     assert not (tmp_path / "mlartifacts").exists()
 
 
+@pytest.mark.reliability
 def test_two_processes_registering_one_adapter_make_one_version(tmp_path, tiny_model_dir):
     """Both stages log a model at once; the lock's re-check makes the later one reuse the earlier version."""
     import mlflow

@@ -80,6 +80,7 @@ def test_dpl_split_history_and_views(root):
     assert test["target"] == "Review of I5 by U2, at 2050." and test["pref_labels"] is None
 
 
+@pytest.mark.reliability
 def test_bad_records_are_rejected_or_dropped_with_file_line_and_reason(root):
     rows = base_corpus() + [
         b'{"rating": 4.0, "title": "broken',  # line 19
@@ -144,6 +145,7 @@ def test_long_targets_are_cut_and_counted(root):
     assert len(long["target_ids"]) == 32 and long["target_truncated"]
 
 
+@pytest.mark.reliability
 def test_too_many_rejects_fail_the_stage_and_name_the_rejects_file(root):
     write(root, base_corpus() + [b"{not json"] * 30, [meta(f"I{i}") for i in range(6)])
     with pytest.raises(prepare.TooManyRejects, match=r"malformed_json: 30.*max_reject_fraction = 0.1.*rejects.jsonl"):

@@ -138,6 +138,7 @@ BAD_DPL = {
 }
 
 
+@pytest.mark.reliability
 @pytest.mark.parametrize("kind", BAD_DPL)
 def test_dpl_bad_jsonl_record(tmp_path, kind):
     bad, reason, detail = BAD_DPL[kind]
@@ -164,6 +165,7 @@ def test_dpl_unknown_profile_item_drops_only_that_entry(tmp_path):
     assert "profile[1].asin 'GONE'" in row["detail"] and "dropped" in row["detail"]
 
 
+@pytest.mark.reliability
 def test_dpl_bad_meta_rows_are_rejected(tmp_path):
     meta = [META[0], b"{oops\n", {"asin": "A2", "title": "Emma"}, {**META[0], "title": "Dune again"}, *META[1:]]
     root = dpl_dir(tmp_path, [GOOD_1, GOOD_2], meta=meta)
@@ -176,6 +178,7 @@ def test_dpl_bad_meta_rows_are_rejected(tmp_path):
         (2, "malformed_json"), (3, "missing_field"), (4, "duplicate")]
 
 
+@pytest.mark.reliability
 def test_dpl_bad_record_in_json_list_reports_0_based_index(tmp_path):
     write_jsonl(tmp_path / "meta.jsonl", META)
     path = write_json(tmp_path / "Books" / "train.json", [GOOD_1, "not a record", {**GOOD_2, "user_id": 7}, GOOD_2])
@@ -190,6 +193,7 @@ def test_dpl_bad_record_in_json_list_reports_0_based_index(tmp_path):
 
 @pytest.mark.parametrize(("content", "problem"), [(b"[{]", "not valid JSON"), (b'["\xff"]', "not valid UTF-8"),
                                                   (b'{"a": 1}', "expected a list")])
+@pytest.mark.reliability
 def test_dpl_broken_json_list_file_is_a_hard_error(tmp_path, content, problem):
     write_jsonl(tmp_path / "meta.jsonl", META)
     (tmp_path / "Books").mkdir()
@@ -283,6 +287,7 @@ BAD_LAMP = {
 }
 
 
+@pytest.mark.reliability
 @pytest.mark.parametrize("kind", BAD_LAMP)
 def test_lamp_bad_question(tmp_path, kind):
     bad, reason, detail = BAD_LAMP[kind]
@@ -296,6 +301,7 @@ def test_lamp_bad_question(tmp_path, kind):
     assert "record index 1 (0-based)" in row["detail"] and detail in row["detail"]
 
 
+@pytest.mark.reliability
 def test_lamp_bad_golds_are_rejected(tmp_path):
     write_json(tmp_path / "train_questions.json", [question("1"), question("2"), question("3")])
     outputs = golds(("1", "h1"), ("1", "again"), ("3", "h3"))
@@ -317,6 +323,7 @@ def test_lamp_bad_golds_are_rejected(tmp_path):
     ("train_questions.json", b'[{"id": "\xfe"}]', "not valid UTF-8"),
     ("train_outputs.json", b"[]", "expected a dict"),
     ("train_outputs.json", b'{"task": "LaMP_4"}', "'golds'")])
+@pytest.mark.reliability
 def test_lamp_broken_file_is_a_hard_error(tmp_path, name, content, problem):
     write_json(tmp_path / "train_questions.json", [question("1")])
     write_json(tmp_path / "train_outputs.json", golds(("1", "h1")))
@@ -401,6 +408,7 @@ BAD_LONGLAMP = {
 }
 
 
+@pytest.mark.reliability
 @pytest.mark.parametrize("kind", BAD_LONGLAMP)
 def test_longlamp_bad_jsonl_record(tmp_path, kind):
     bad, reason, detail = BAD_LONGLAMP[kind]

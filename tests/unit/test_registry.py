@@ -183,6 +183,7 @@ def versions(client, name: str, scores: list[tuple[float, int, str]]) -> list[st
     ([(0.30, 10, "test"), (0.90, 10, "val")], 0.0, False, "different test split"),
     ([(0.30, 10, "test"), (0.90, 12, "test")], 0.0, False, "different test split"),
 ])
+@pytest.mark.reliability
 def test_gate(store, scores, min_delta, promoted, reason):
     import uuid
 
@@ -204,6 +205,7 @@ def test_gate(store, scores, min_delta, promoted, reason):
     assert float(tags["challenger_score"]) == scores[1][0] and float(tags["champion_score"]) == scores[0][0]
 
 
+@pytest.mark.reliability
 def test_worse_then_better_adapter_through_the_stage(tmp_path, tiny_model_dir, store):
     import mlflow
 
@@ -236,6 +238,7 @@ def test_tracking_uri_never_depends_on_cwd(tmp_path, monkeypatch):
     assert tracking_uri(TrackingConfig(uri="sqlite:///db/m.db"), Paths(root)) == f"sqlite:///{root}/db/m.db"
 
 
+@pytest.mark.reliability
 def test_a_racing_twin_defers_to_the_older_version(store):
     """Across machines (no shared lock): the later version with the same digest deletes itself."""
     import mlflow
