@@ -27,7 +27,8 @@ def estimate(model, rows: list[dict], batch_size: int, settings, pad_id: int) ->
     collate = CausalPairCollator(pad_id, ("h", "0"))
     model.eval()
     for chunk in length_sorted_batches(rows, batch_size):
-        batch = collate([rows[i] for i in chunk])
+        device = next(model.parameters()).device
+        batch = {k: v.to(device) for k, v in collate([rows[i] for i in chunk]).items()}
         keep = batch["labels"] != -100
         labels = batch["labels"][keep]
         with torch.no_grad():

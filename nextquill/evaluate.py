@@ -66,6 +66,8 @@ def generate(model, tokenizer, prompts: Sequence[Sequence[int]], decoding: Decod
         for row, i in enumerate(chunk):
             ids[row, width - len(prompts[i]):] = torch.tensor(prompts[i])
             mask[row, width - len(prompts[i]):] = 1
+        device = next(model.parameters()).device
+        ids, mask = ids.to(device), mask.to(device)
         with torch.no_grad():
             out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=decoding.max_new_tokens,
                                  do_sample=decoding.do_sample, repetition_penalty=decoding.repetition_penalty,

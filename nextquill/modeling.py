@@ -127,6 +127,13 @@ def export_base_model(cfg: ModelConfig, out: Path) -> ModelSource:
     return source
 
 
+def inference_device() -> str:
+    """Where the no-grad stages (effects, evaluate) run: the first GPU when there is one."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def load_model(folder: str | Path, dtype: str = "auto") -> tuple[Any, Any]:
     """Load a folder written by `export_base_model` (safetensors only, no remote code, no network)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer

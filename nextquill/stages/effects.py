@@ -40,7 +40,7 @@ def run(params: Params, paths: Paths) -> dict:
     columns = {"example_id": [], "dce": [], "weights": []}
     if fx.estimator != "online":
         from nextquill.estimate import estimate
-        from nextquill.modeling import load_model
+        from nextquill.modeling import inference_device, load_model
         from nextquill.stages.train import load_examples
         from nextquill.trainer import LossSettings
 
@@ -50,6 +50,7 @@ def run(params: Params, paths: Paths) -> dict:
             model = load_reference(model, paths)
         settings = LossSettings(objective="nextquill", weighting=fx.weighting, delta=fx.delta, lam=fx.lam,
                                 eps=fx.eps)
+        model.to(inference_device())
         for i, effect, weights in estimate(model, rows, fx.batch_size, settings, tokenizer.pad_token_id):
             columns["example_id"].append(rows[i]["example_id"])
             columns["dce"].append(effect)

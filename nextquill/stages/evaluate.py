@@ -25,7 +25,7 @@ COLUMNS = ["example_id", "user_id", "category", "item_id", "target", "prompt_ids
 
 
 def load_model_for_eval(params: Params, paths: Paths):
-    from nextquill.modeling import load_model
+    from nextquill.modeling import inference_device, load_model
 
     model, tokenizer = load_model(paths.base_model, params.model.dtype)
     if params.eval.model == "trained":
@@ -35,7 +35,7 @@ def load_model_for_eval(params: Params, paths: Paths):
             model = PeftModel.from_pretrained(model, paths.adapter)
         else:  # full fine-tuning saved a whole model
             model, tokenizer = load_model(paths.adapter, params.model.dtype)
-    return model, tokenizer
+    return model.to(inference_device()), tokenizer
 
 
 def prompt_view(params: Params) -> str:

@@ -1,0 +1,94 @@
+"""Generation (`nextquill.evaluate.generate`): batched, length-sorted prompts against one prompt at a time.
+
+Greedy with repetition penalty 1.2 (the evaluate stage's decoding), on synthetic with-history prompts of
+realistic, varied lengths from a seeded RNG. Throughput counts generated tokens (up to and including the first
+eos). Both runs must give the same texts; the table says how many do.
+
+    .venv/bin/python benchmarks/generation.py --model tiny --prompts 8 --prompt-range 32 64 --max-new-tokens 8
+    .venv/bin/python benchmarks/generation.py --model embedded        # SmolLM2-135M, 16 prompts of 300-1024 tokens
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+
+from nextquill.evaluate import Decoding, generate  # noqa: E402
+
+
+@contextlib.contextmanager
+def counting(model, eos: int, device: str, counts: list[int]):
+    """Wrap `model.generate` to count the tokens it generates (and, on a GPU, to move the CPU-built inputs)."""
+    inner = model.generate
+
+    def wrapped(input_ids, attention_mask, **kwargs):
+        width = input_ids.shape[1]
+        out = inner(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device), **kwargs)
+        for row in out[:, width:].tolist():
+            counts.append(row.index(eos) + 1 if eos in row else len(row))
+        return out
+
+    model.generate = wrapped
+    try:
+        with C.autocast(device):
+            yield
+    finally:
+        del model.generate  # back to the class's method
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = C.parser("generation", __doc__)
+    p.add_argument("--prompts", type=int, default=16, help="synthetic prompts")
+    p.add_argument("--batch", type=int, default=8, help="batch size of the batched run (eval.batch_size)")
+    p.add_argument("--prompt-range", type=int, nargs=2, default=(300, 1024), metavar=("MIN", "MAX"))
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    args = p.parse_args(argv)
+    model, tokenizer, _, vocab = C.load(args.model, args.device, args.seed)
+    rows = C.synthetic_rows(args.prompts, tuple(args.prompt_range), (1, 1), vocab, args.seed)
+    prompts = [r["prompt_ids_with"] for r in rows]
+    decoding = Decoding(max_new_tokens=args.max_new_tokens, repetition_penalty=1.2, do_sample=False)
+    eos = tokenizer.eos_token_id
+
+    def run(batch_size: int):
+        counts: list[int] = []
+        with counting(model, eos, args.device, counts):
+            texts = generate(model, tokenizer, prompts, decoding, batch_size)
+        return texts, sum(counts)
+
+    (single, n_single), (batched, n_batched) = run(1), run(args.batch)
+    same = sum(a == b for a, b in zip(single, batched, strict=True))
+    if same < len(prompts):
+        first = next(i for i, (a, b) in enumerate(zip(single, batched, strict=True)) if a != b)
+        print(f"WARNING: {len(prompts) - same} of {len(prompts)} outputs differ between batch {args.batch} and "
+              f"batch 1; first at prompt {first}:\n  batch 1: {single[first][:200]!r}\n"
+              f"  batched: {batched[first][:200]!r}", file=sys.stderr)
+    times = C.interleaved({"batched": lambda: run(args.batch), "one_at_a_time": lambda: run(1)},
+                          args.repeats, args.device)
+    speedup = C.ratio([n_single / t for t in times["one_at_a_time"]], [n_batched / t for t in times["batched"]])
+    speedup = C.stats([1 / r for r in speedup["runs"]])  # batched tok/s over one-at-a-time tok/s, per round
+    print(f"\n{args.prompts} prompts of {min(map(len, prompts))}-{max(map(len, prompts))} tokens, greedy, "
+          f"repetition penalty 1.2, up to {args.max_new_tokens} new tokens; {args.model} on {args.device}, "
+          f"{args.repeats} rounds\n")
+    print(C.table(["variant", "s/run", "generated tokens", "generated tok/s"], [
+        ["batched", C.fmt(C.stats(times["batched"]), ".3f"), n_batched, C.fmt(C.rate(n_batched, times["batched"]))],
+        ["one_at_a_time", C.fmt(C.stats(times["one_at_a_time"]), ".3f"), n_single,
+         C.fmt(C.rate(n_single, times["one_at_a_time"]))]]))
+    print()
+    print(C.table(["comparison", "measured", "target"], [
+        [f"batch {args.batch} vs batch 1, generated tok/s", C.fmt(speedup) + "×", "≥ 4×"],
+        ["identical outputs", f"{same}/{len(prompts)}", f"{len(prompts)}/{len(prompts)}"]]))
+    C.write_result(args, {
+        "prompts": args.prompts, "generated_tokens": {"batched": n_batched, "one_at_a_time": n_single},
+        "identical_outputs": same, "seconds": {k: C.stats(v) for k, v in times.items()},
+        "generated_tokens_per_s": {"batched": C.rate(n_batched, times["batched"]),
+                                   "one_at_a_time": C.rate(n_single, times["one_at_a_time"])},
+        "speedup": speedup, "targets": {"speedup": 4.0, "identical": len(prompts)}})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
