@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -45,6 +44,8 @@ value = {"prepare": p["base"]["seed"], "train": p["train"]["max_steps"], "evalua
          "register": p["promote"]["min_delta"]}[name]
 print(f"{name} read {value}")
 if name == "register" and value > 0.5:
+    with open("register.attempts", "a") as log:
+        log.write("attempt\n")
     sys.exit(f"promotion gate broke: min_delta {value} is out of range")  # to stderr, exit 1
 out = Path("reports/promotion.json" if name == "register" else f"out/{name}.json")
 out.parent.mkdir(exist_ok=True)
@@ -157,14 +158,13 @@ def test_bad_input_fails_the_run_before_any_stage(project, overrides, stages, ex
 
 @pytest.mark.reliability
 def test_failing_stage_fails_the_run_with_its_stderr_and_no_retry(project):
-    start = time.perf_counter()
     state = nextquill(overrides={"promote.min_delta": 0.9}, root=str(project), return_state=True)
-    elapsed = time.perf_counter() - start
     assert state.is_failed()
     assert "stage 'register' failed" in state.message and "min_delta 0.9 is out of range" in state.message
     with pytest.raises(RuntimeError, match="promotion gate broke"):
         state.result()
-    assert elapsed < 5  # retries wait 5 s each: a stage's own failure is not retried
+    # A stage's own failure is not retried: the command ran once.
+    assert (project / "register.attempts").read_text().splitlines() == ["attempt"]
     lock = yaml.safe_load((project / "dvc.lock").read_text())  # the stages before it ran and were recorded
     assert set(lock["stages"]) == {"prepare", "train", "evaluate"}
 
@@ -180,12 +180,9 @@ def test_unreachable_api_fails_fast_with_a_clear_error(project):
         from nextquill_flow import nextquill
         nextquill(root={str(project)!r})
     """)
-    start = time.perf_counter()
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
-    elapsed = time.perf_counter() - start
     assert run.returncode != 0
     assert f"127.0.0.1:{port}" in run.stderr and ("Failed to reach API" in run.stderr or "ConnectError" in run.stderr)
-    assert elapsed < 20, f"took {elapsed:.1f} s"
     assert not (project / "dvc.lock").exists()
 
 
