@@ -127,11 +127,23 @@ def collect(root: Path, names: list[str]) -> list[dict]:
         metrics, info = json.loads(metrics_file.read_text()), json.loads(info_file.read_text())
         train_file = folder / "reports" / "train_metrics.json"
         train = json.loads(train_file.read_text()) if train_file.is_file() else {}
+        lengths = output_lengths(folder / "data" / "eval" / "predictions.jsonl")
         rows.append({"method": name, "label": info["label"], "seed": info["seed"], "seconds": info["seconds"],
                      "overall": metrics["overall"], "by_category": metrics["by_category"],
                      "diagnostics": metrics.get("diagnostics", {}), "train_loss": train.get("train_loss"),
-                     "steps": train.get("steps")})
+                     "steps": train.get("steps"), "lengths": lengths})
     return rows
+
+
+def output_lengths(predictions: Path) -> dict[str, float]:
+    """Mean words per prediction and per reference, and how many predictions stop under 10 words."""
+    rows = [json.loads(line) for line in predictions.read_text().splitlines()] if predictions.is_file() else []
+    if not rows:
+        return {}
+    words = [len(r["prediction"].split()) for r in rows]
+    return {"prediction_words": sum(words) / len(rows),
+            "reference_words": sum(len(r["reference"].split()) for r in rows) / len(rows),
+            "short_predictions": sum(w < 10 for w in words)}
 
 
 def relative(value: float | None, base: float | None) -> float | None:
@@ -146,7 +158,8 @@ def build_table(rows: list[dict]) -> dict:
     base = next((r for r in rows if r["method"] == BASELINE), None)
     table = []
     for r in rows:
-        entry = {k: r[k] for k in ("method", "label", "seed", "seconds", "train_loss", "steps", "diagnostics")}
+        entry = {k: r.get(k) for k in ("method", "label", "seed", "seconds", "train_loss", "steps", "diagnostics",
+                                       "lengths")}
         entry["overall"] = {m: r["overall"].get(m) for m in METRICS} | {"n": r["overall"].get("n")}
         entry["by_category"] = {c: {m: v.get(m) for m in METRICS} for c, v in r["by_category"].items()}
         if base is not None:
@@ -167,12 +180,15 @@ def _fmt(value: float | None, pct: bool = False) -> str:
 def markdown(table: dict) -> str:
     """The Markdown version of `build_table`: overall, per category, and the DCE diagnostics."""
     methods = table["methods"]
-    lines = ["| method | " + " | ".join(METRICS) + " | ROUGE-1 vs ContextSFT | train s | eval s |",
-             "|---|" + "---:|" * (len(METRICS) + 3)]
+    lines = ["| method | " + " | ".join(METRICS) + " | ROUGE-1 vs ContextSFT | words | outputs < 10 words "
+             "| train s | eval s |", "|---|" + "---:|" * (len(METRICS) + 5)]
     for m in methods:
         cells = [_fmt(m["overall"][k]) for k in METRICS]
         delta = _fmt((m.get("vs_context_sft_pct") or {}).get("rouge1"), pct=True)
-        lines.append(f"| {m['label']} | " + " | ".join(cells) + f" | {delta} | "
+        lengths = m.get("lengths") or {}
+        words = f"{lengths['prediction_words']:.0f}" if lengths else "–"
+        lines.append(f"| {m['label']} | " + " | ".join(cells) + f" | {delta} | {words} | "
+                     f"{lengths.get('short_predictions', '–')} | "
                      f"{m['seconds'].get('train', 0):.0f} | {m['seconds'].get('evaluate', 0):.0f} |")
     categories = sorted({c for m in methods for c in m["by_category"]})
     lines += ["", "| method | " + " | ".join(f"{c} R-1 | {c} R-L" for c in categories) + " |",

@@ -27,7 +27,7 @@ def test_relative_change_over_context_sft_by_hand():
     assert by["sft"]["by_category_vs_context_sft_pct"]["Books"]["rouge1"] == pytest.approx(50.0)
     assert relative(0.1, 0.0) is None and relative(None, 0.2) is None
     text = markdown(table)
-    assert "| NextQuill (online DCE) | 0.3500 | 0.1750 | 0.1000 | 2.00 | +40.0% |" in text
+    assert "| NextQuill (online DCE) | 0.3500 | 0.1750 | 0.1000 | 2.00 | +40.0% | – | – | 10 | 0 |" in text
 
 
 def test_table_without_context_sft_has_no_relative_change():
@@ -84,6 +84,7 @@ def test_methods_run_side_by_side_and_make_one_table(tiny_project):
     assert [m["method"] for m in table["methods"]] == ["base_history", "context_sft", "context_sft_steering",
                                                       "nextquill_reference"]
     assert all(m["overall"]["n"] == 8 for m in table["methods"])
+    assert table["methods"][0]["lengths"]["reference_words"] == 5.0  # "The pacing was hugely superb i!!"
     assert table["methods"][1]["vs_context_sft_pct"]["rouge1"] in (0.0, None)
 
 
