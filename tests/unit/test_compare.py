@@ -84,7 +84,7 @@ def test_methods_run_side_by_side_and_make_one_table(tiny_project):
     assert [m["method"] for m in table["methods"]] == ["base_history", "context_sft", "context_sft_steering",
                                                       "nextquill_reference"]
     assert all(m["overall"]["n"] == 8 for m in table["methods"])
-    assert table["methods"][0]["lengths"]["reference_words"] == 5.0  # "The pacing was hugely superb i!!"
+    assert table["methods"][0]["lengths"]["reference_words"] == 6.0  # "The pacing was hugely superb {i}!!"
     assert table["methods"][1]["vs_context_sft_pct"]["rouge1"] in (0.0, None)
 
 
