@@ -45,7 +45,7 @@ value = {"prepare": p["base"]["seed"], "train": p["train"]["max_steps"], "evalua
 print(f"{name} read {value}")
 if name == "register" and value > 0.5:
     with open("register.attempts", "a") as log:
-        log.write("attempt\n")
+        print("attempt", file=log)
     sys.exit(f"promotion gate broke: min_delta {value} is out of range")  # to stderr, exit 1
 out = Path("reports/promotion.json" if name == "register" else f"out/{name}.json")
 out.parent.mkdir(exist_ok=True)
