@@ -68,3 +68,22 @@ def tiny_model_dir(tmp_path_factory, tiny_tokenizer) -> Path:
     LlamaForCausalLM(config).save_pretrained(folder)
     tiny_tokenizer.save_pretrained(folder)
     return folder
+
+
+def held_out_rows(tokenizer, n: int, labels) -> list[dict]:
+    """`n` prepared test examples ("...superb {i}"), alternating Books / CDs_and_Vinyl.
+
+    Args:
+        labels: `labels(i, n_target_tokens)` gives row i's truth labels (a list of 0/1) or None.
+    """
+    rows = []
+    for i in range(n):
+        ids = tokenizer(f"[Review 1]: the prose was superb {i}\n[Output Review Rating]: 5.0\n")["input_ids"]
+        target_ids = tokenizer(f"The pacing was hugely superb {i}!!")["input_ids"] + [2]
+        rows.append({"example_id": f"Books/u{i}/test/9", "user_id": f"u{i}", "split": "test",
+                     "category": "Books" if i % 2 else "CDs_and_Vinyl", "item_id": "I", "prompt_with": "",
+                     "prompt_without": "", "target": f"The pacing was hugely superb {i}!!", "prompt_ids_with": ids,
+                     "prompt_ids_without": ids[-8:], "target_ids": target_ids, "n_history": 1,
+                     "n_history_available": 1, "target_truncated": False, "query_truncated": False,
+                     "pref_labels": labels(i, len(target_ids))})
+    return rows

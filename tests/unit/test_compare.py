@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from nextquill.compare import METHODS, build_table, markdown, relative
+from tests.conftest import held_out_rows
 
 
 def _row(method: str, r1: float, books_r1: float) -> dict:
@@ -44,16 +45,7 @@ def tiny_project(tmp_path, tiny_model_dir, tiny_tokenizer):
     from nextquill.data.build import example_schema
 
     shutil.copytree(tiny_model_dir, tmp_path / "models" / "base")
-    rows = []
-    for i in range(8):
-        ids = tiny_tokenizer(f"[Review 1]: the prose was superb {i}\n[Output Review Rating]: 5.0\n")["input_ids"]
-        target = tiny_tokenizer(f"The pacing was hugely superb {i}!!")["input_ids"] + [2]
-        rows.append({"example_id": f"Books/u{i}/test/9", "user_id": f"u{i}", "split": "test",
-                     "category": "Books" if i % 2 else "CDs_and_Vinyl", "item_id": "I", "prompt_with": "",
-                     "prompt_without": "", "target": f"The pacing was hugely superb {i}!!", "prompt_ids_with": ids,
-                     "prompt_ids_without": ids[-8:], "target_ids": target, "n_history": 1,
-                     "n_history_available": 1, "target_truncated": False, "query_truncated": False,
-                     "pref_labels": [int(j % 2 == 0) for j in range(len(target))]})
+    rows = held_out_rows(tiny_tokenizer, 8, lambda i, n: [int(j % 2 == 0) for j in range(n)])
     prepared = tmp_path / "data" / "prepared"
     prepared.mkdir(parents=True)
     for split in ("train", "test"):

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from nextquill.evaluate import Decoding, aggregate, example_scores, generate
+from tests.conftest import held_out_rows
 
 
 def test_metrics_by_hand():
@@ -49,16 +50,7 @@ def test_evaluate_stage_writes_predictions_and_metrics(tmp_path, tiny_model_dir,
 
     paths = Paths(tmp_path)
     shutil.copytree(tiny_model_dir, paths.base_model)
-    rows = []
-    for i in range(6):
-        ids = tiny_tokenizer(f"[Review 1]: the prose was superb {i}\n[Output Review Rating]: 5.0\n")["input_ids"]
-        target_ids = tiny_tokenizer(f"The pacing was hugely superb {i}!!")["input_ids"] + [2]
-        rows.append({"example_id": f"Books/u{i}/test/9", "user_id": f"u{i}", "split": "test",
-                     "category": "Books" if i % 2 else "CDs_and_Vinyl", "item_id": "I", "prompt_with": "",
-                     "prompt_without": "", "target": f"The pacing was hugely superb {i}!!", "prompt_ids_with": ids,
-                     "prompt_ids_without": ids[-8:], "target_ids": target_ids, "n_history": 1,
-                     "n_history_available": 1, "target_truncated": False, "query_truncated": False,
-                     "pref_labels": [int(j % 3 == 0) for j in range(len(target_ids))] if i < 4 else None})
+    rows = held_out_rows(tiny_tokenizer, 6, lambda i, n: [int(j % 3 == 0) for j in range(n)] if i < 4 else None)
     paths.prepared.mkdir(parents=True)
     table = pa.Table.from_pylist(rows, schema=example_schema())
     pq.write_table(table, paths.prepared / "test.parquet")
