@@ -35,7 +35,7 @@ def estimate(model, rows: list[dict], batch_size: int, settings, pad_id: int) ->
             logits_h = answer_logits(model, batch, "h", keep)
             logits_0 = answer_logits(model, batch, "0", keep)
             effect = dce(gold_logprobs(logits_h, labels), gold_logprobs(logits_0, labels))
-            weights = online_weights(settings, logits_h, logits_0, labels)
+            weights = online_weights(settings, logits_h, logits_0, labels, effect)
         counts = keep.sum(dim=1).tolist()
         for i, d, w in zip(chunk, effect.split(counts), weights.split(counts), strict=True):
             yield i, d.tolist(), w.tolist()

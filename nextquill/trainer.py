@@ -1,7 +1,7 @@
 """A thin transformers `Trainer` whose loss is NextQuill's objective (arXiv 2506.02368).
 
 `compute_loss` runs the views an objective needs, projects only the answer positions through the LM
-head (`logits_to_keep`), takes the token weights from the batch (precomputed DCE) or from the two
+head (`answer_logits`), takes the token weights from the batch (precomputed DCE) or from the two
 views themselves (online, as the official code does), and hands tensors to `loss.objective_loss`.
 Normalisation spans the whole gradient-accumulation window and every device: `get_batch_samples`
 counts the window's answer tokens (and, for precomputed weights, their sum) before the first micro-batch.
@@ -46,20 +46,46 @@ class LossSettings:
 
 
 def answer_logits(model, batch: dict, view: str, keep: torch.Tensor) -> torch.Tensor:
-    """(N, V) logits predicting the N answer tokens of `view`; only K+1 positions reach the LM head."""
-    width = batch["labels"].shape[1]
-    out = model(input_ids=batch[f"input_ids_{view}"], attention_mask=batch[f"attention_mask_{view}"],
-                position_ids=batch[f"position_ids_{view}"], logits_to_keep=width + 1, use_cache=False)
-    return out.logits[:, :-1][keep]  # (B, K, V) -> (N, V); the last position predicts past the eos
+    """(N, V) logits predicting the N answer tokens of `view` (N = keep.sum(), in `labels[keep]` order).
+
+    The view runs right-padded and without an attention mask (see `nextquill.collator`). A pre-hook on the
+    LM head keeps the hidden states of the answer positions alone, so only N rows are projected onto the
+    vocabulary, and whatever the model does after its head (a logit scale, soft-capping) still applies.
+    """
+    positions = batch[f"answer_positions_{view}"]  # (B, K)
+    rows = torch.arange(positions.shape[0], device=positions.device).unsqueeze(1).expand_as(positions)[keep]
+    cols = positions[keep]  # (N,)
+    handle = _unwrap(model).get_output_embeddings().register_forward_pre_hook(
+        lambda module, args: (args[0][rows, cols], *args[1:]))  # (B, T, d) -> (N, d)
+    try:
+        logits = model(input_ids=batch[f"input_ids_{view}"], use_cache=False).logits
+    finally:
+        handle.remove()
+    if logits.shape[0] != cols.shape[0]:
+        raise RuntimeError(f"{type(_unwrap(model)).__name__} does not project through get_output_embeddings(); "
+                           f"got logits of shape {tuple(logits.shape)} for {cols.shape[0]} answer tokens")
+    return logits
 
 
-def online_weights(s: LossSettings, logits_h: torch.Tensor, logits_0: torch.Tensor, labels: torch.Tensor):
-    """(N,) unnormalised weights from this step's two views; no gradient flows through them."""
+def _unwrap(model):
+    """The model under DDP / DeepSpeed wrappers (they keep it in `.module`); PEFT models pass attributes on."""
+    while hasattr(model, "module"):
+        model = model.module
+    return model
+
+
+def online_weights(s: LossSettings, logits_h: torch.Tensor, logits_0: torch.Tensor, labels: torch.Tensor,
+                   effect: torch.Tensor | None = None):
+    """(N,) unnormalised weights from this step's two views; no gradient flows through them.
+
+    `effect` (N,), the DCE of these logits when the caller has it already, saves two log-softmaxes over V.
+    """
     mask = labels != -100
     with torch.no_grad():
         if s.weighting == "js":
             return js_weights(logits_h, logits_0, mask)
-        effect = dce(gold_logprobs(logits_h, labels), gold_logprobs(logits_0, labels))
+        if effect is None:
+            effect = dce(gold_logprobs(logits_h, labels), gold_logprobs(logits_0, labels))
         return threshold_weights(effect, mask, delta=s.delta, lam=s.lam, eps=s.eps)
 
 

@@ -107,8 +107,51 @@ def test_optimised_twin_pass_matches_the_reference(objective, weight_lp):
 def test_only_answer_positions_reach_the_lm_head():
     model, rows = tiny_model(), random_rows()
     batch = CausalPairCollator(pad_id=0)(rows)
+    keep = batch["labels"] != -100
     seen = []
-    hook = model.lm_head.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].shape[1]))
-    answer_logits(model, batch, "h", batch["labels"] != -100)
+    hook = model.lm_head.register_forward_hook(lambda mod, inp, out: seen.append(tuple(inp[0].shape)))
+    logits = answer_logits(model, batch, "h", keep)
     hook.remove()
-    assert seen == [batch["labels"].shape[1] + 1] and seen[0] < batch["input_ids_h"].shape[1]
+    assert seen == [(int(keep.sum()), 32)] and logits.shape == (int(keep.sum()), V)
+    assert not model.lm_head._forward_pre_hooks  # the selecting hook is gone afterwards
+
+
+def test_padding_after_a_row_changes_none_of_its_logits():
+    """Right padding without a mask: a row's answer logits equal those of the row run alone."""
+    model, rows = tiny_model(), random_rows(n=4, seed=3)
+    together = CausalPairCollator(pad_id=0)(rows)
+    keep = together["labels"] != -100
+    with torch.no_grad():
+        batched = answer_logits(model, together, "h", keep).split(keep.sum(1).tolist())
+        for row, got in zip(rows, batched, strict=True):
+            alone = CausalPairCollator(pad_id=0)([row])
+            want = answer_logits(model, alone, "h", alone["labels"] != -100)
+            torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
+    assert together["input_ids_h"].eq(0).any()  # the batch really had padding
+
+
+def test_an_empty_prompt_is_refused_with_the_row_named():
+    rows = random_rows(n=2)
+    rows[1]["prompt_ids_without"] = []
+    with pytest.raises(ValueError, match="row 1 of the batch: prompt_ids_without is empty"):
+        CausalPairCollator(pad_id=0)(rows)
+
+
+def test_estimate_in_batches_matches_each_row_run_alone():
+    """`estimate`'s DCE and weights against the obvious computation: each row unpadded, full logits, softmax."""
+    from nextquill.estimate import estimate
+
+    model, rows = tiny_model(), random_rows(n=5, seed=7)
+    s = LossSettings("nextquill", delta=0.0)
+    got = {i: (dce, w) for i, dce, w in estimate(model, rows, 2, s, pad_id=0)}
+    assert sorted(got) == list(range(len(rows)))
+    with torch.no_grad():
+        for i, row in enumerate(rows):
+            p = {}
+            for key in ("prompt_ids_with", "prompt_ids_without"):
+                z = model(input_ids=torch.tensor([row[key] + row["target_ids"]])).logits[0]
+                start = len(row[key]) - 1
+                p[key] = [torch.softmax(z[start + j], -1)[y].item() for j, y in enumerate(row["target_ids"])]
+            want = [a - b for a, b in zip(p["prompt_ids_with"], p["prompt_ids_without"], strict=True)]
+            assert got[i][0] == pytest.approx(want, abs=1e-6)
+            assert got[i][1] == pytest.approx([s.lam if d > 0 else s.eps for d in want])
