@@ -36,6 +36,9 @@ def parser(name: str, doc: str) -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=5, help="interleaved rounds; medians and min-max reported")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic rows and the tiny model")
     p.add_argument("--out", type=Path, default=RESULTS / f"{name}.json", help="where the JSON goes")
+    p.add_argument("--data", type=Path, help="a seeded sample of a prepared split's rows (e.g. "
+                                             "data/prepared/train.parquet, written by `make run`) instead of "
+                                             "synthetic ones; needs the model that tokenized them")
     return p
 
 
@@ -157,11 +160,19 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 
 def write_result(args: argparse.Namespace, payload: dict) -> None:
-    result = {**payload, "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+    result = {**payload, "args": {k: shown(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
               "machine": machine_info(args.device)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwrote {args.out}")
+
+
+def shown(path: Path) -> str:
+    """A path as the results show it: relative to the project when inside it (no machine's layout in them)."""
+    try:
+        return str(Path(path).resolve().relative_to(ROOT)) or "."
+    except ValueError:
+        return Path(path).name
 
 
 def rss_kib(field: str = "VmRSS") -> int:
@@ -199,3 +210,56 @@ def peak_memory(device: str, into: dict):
     base = rss_kib()
     yield
     into["peak_mib"] = (rss_kib("VmHWM") - base) / 1024
+
+
+# Buckets of a torch.profiler table: which aten ops count as what.
+BUCKETS = (
+    ("matmul", ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")),
+    ("attention", ("attention",)),
+    ("softmax / loss", ("softmax", "log_softmax", "nll_loss", "cross_entropy", "logsumexp")),
+)
+
+
+def profile(fn: Callable[[], object], device: str) -> dict:
+    """One call of `fn` under torch.profiler: seconds per bucket (self time) and the matmul GFLOP it ran.
+
+    Self times are summed over the ops of each bucket (matmul, attention, softmax / loss, the rest); FLOPs are
+    what the profiler counts for matrix products, which is where a transformer's arithmetic is.
+    """
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+    with torch_profile(activities=activities, with_flops=True) as prof:
+        fn()
+        sync(device)
+    seconds = {name: 0.0 for name, _ in BUCKETS} | {"other": 0.0}
+    flops = 0
+    for event in prof.key_averages():
+        self_us = event.self_device_time_total if device == "cuda" else event.self_cpu_time_total
+        bucket = next((name for name, keys in BUCKETS if any(k in event.key for k in keys)), "other")
+        seconds[bucket] += self_us / 1e6
+        flops += event.flops or 0
+    return {"seconds": seconds, "total_s": sum(seconds.values()), "matmul_gflop": flops / 1e9}
+
+
+def profile_table(fns: dict[str, Callable[[], object]], device: str) -> tuple[dict, str]:
+    """Profile one call of each function: the results by name, and a Markdown table of them."""
+    prof = {name: profile(fn, device) for name, fn in fns.items()}
+    buckets = list(next(iter(prof.values()))["seconds"])
+    rows = [[name, f"{p['total_s']:.2f}", *(f"{p['seconds'][b]:.2f}" for b in buckets), f"{p['matmul_gflop']:.1f}",
+             f"{p['matmul_gflop'] / max(p['seconds']['matmul'], 1e-9):.0f}"] for name, p in prof.items()]
+    return prof, table(["variant", "profiled s", *(f"{b} s" for b in buckets), "matmul GFLOP", "matmul GFLOP/s"],
+                       rows)
+
+
+def prepared_rows(path: Path, n: int, seed: int) -> list[dict]:
+    """A seeded sample of `n` rows (token ids of both views and the target) of a prepared split's parquet."""
+    import pyarrow.parquet as pq
+
+    columns = ["prompt_ids_with", "prompt_ids_without", "target_ids"]
+    rows = pq.read_table(path, columns=columns).to_pylist()
+    if len(rows) < n:
+        raise SystemExit(f"{path}: {len(rows)} rows, {n} asked for")
+    return random.Random(seed).sample(rows, n)
+

@@ -3,8 +3,9 @@ against the ceiling, a plain no-grad forward of the same batches.
 
 `batched`: `estimate(..., batch_size=--batch)` over all rows. `one_at_a_time`: the same function with
 batch_size=1. `forward_only`: the same length-sorted batches through `CausalPairCollator` and two no-grad
-forwards with `logits_to_keep` as `estimate` uses, and no effect maths. Rows are synthetic token ids of
-realistic, varied lengths from a seeded RNG. Throughput counts the real tokens of both views.
+forwards of the answer positions (`answer_logits`, as `estimate` uses), and no effect maths. Rows are synthetic
+token ids of realistic, varied lengths from a seeded RNG (or `--data`). Throughput counts the real tokens of both
+views.
 
     .venv/bin/python benchmarks/effects.py --model tiny --rows 8 --prompt-range 32 64 --target-range 8 16 --repeats 2
     .venv/bin/python benchmarks/effects.py --model embedded            # SmolLM2-135M, 32 rows of 300-1024 + 60-256
@@ -12,7 +13,6 @@ realistic, varied lengths from a seeded RNG. Throughput counts the real tokens o
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from pathlib import Path
 
@@ -21,39 +21,19 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
-from nextquill import collator as collator_module  # noqa: E402
 from nextquill.collator import CausalPairCollator  # noqa: E402
 from nextquill.estimate import estimate, length_sorted_batches  # noqa: E402
-from nextquill.trainer import LossSettings  # noqa: E402
-
-
-@contextlib.contextmanager
-def batches_on(device: str):
-    """`estimate` builds its batches on the CPU; on a GPU, make the collator it imports put them on `device`."""
-    if device == "cpu":
-        yield
-        return
-
-    class OnDevice(CausalPairCollator):
-        def __call__(self, rows):
-            return {k: v.to(device) for k, v in super().__call__(rows).items()}
-
-    collator_module.CausalPairCollator = OnDevice
-    try:
-        yield
-    finally:
-        collator_module.CausalPairCollator = CausalPairCollator
+from nextquill.trainer import LossSettings, answer_logits  # noqa: E402
 
 
 def forward_only(model, rows: list[dict], batch_size: int, pad_id: int, device: str) -> None:
     collate = CausalPairCollator(pad_id, ("h", "0"))
     for chunk in length_sorted_batches(rows, batch_size):
         batch = {k: v.to(device) for k, v in collate([rows[i] for i in chunk]).items()}
-        keep = batch["labels"].shape[1] + 1
+        keep = batch["labels"] != -100
         with torch.no_grad():
             for view in ("h", "0"):
-                model(input_ids=batch[f"input_ids_{view}"], attention_mask=batch[f"attention_mask_{view}"],
-                      position_ids=batch[f"position_ids_{view}"], logits_to_keep=keep, use_cache=False)
+                answer_logits(model, batch, view, keep)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,14 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prompt-range", type=int, nargs=2, default=(300, 1024), metavar=("MIN", "MAX"),
                    help="with-history prompt lengths; the no-history prompt is about 1/4")
     p.add_argument("--target-range", type=int, nargs=2, default=(60, 256), metavar=("MIN", "MAX"))
+    p.add_argument("--profile", action="store_true", help="also profile one run of each variant (torch.profiler)")
     args = p.parse_args(argv)
     model, _, pad, vocab = C.load(args.model, args.device, args.seed)
     model.eval()
-    rows = C.synthetic_rows(args.rows, tuple(args.prompt_range), tuple(args.target_range), vocab, args.seed)
+    rows = (C.prepared_rows(args.data, args.rows, args.seed) if args.data else
+            C.synthetic_rows(args.rows, tuple(args.prompt_range), tuple(args.target_range), vocab, args.seed))
     settings = LossSettings(objective="nextquill")
 
     def run_estimate(batch_size: int):
-        with batches_on(args.device), C.autocast(args.device):
+        with C.autocast(args.device):
             return list(estimate(model, rows, batch_size, settings, pad))
 
     def run_forward():
@@ -81,13 +63,15 @@ def main(argv: list[str] | None = None) -> int:
     drift = max(abs(a - b) for (_, d1, _), (_, d2, _) in zip(sorted(one), sorted(many), strict=True)
                 for a, b in zip(d1, d2, strict=True))
     print(f"largest DCE difference, batched vs one at a time: {drift:.2e}", file=sys.stderr)
-    times = C.interleaved({"batched": lambda: run_estimate(args.batch), "one_at_a_time": lambda: run_estimate(1),
-                           "forward_only": run_forward}, args.repeats, args.device)
+    variants = {"batched": lambda: run_estimate(args.batch), "one_at_a_time": lambda: run_estimate(1),
+                "forward_only": run_forward}
+    times = C.interleaved(variants, args.repeats, args.device)
+    prof, prof_text = C.profile_table(variants, args.device) if args.profile else (None, "")
 
     tokens = sum(len(r["prompt_ids_with"]) + len(r["prompt_ids_without"]) + 2 * len(r["target_ids"]) for r in rows)
     speedup = C.ratio(times["one_at_a_time"], times["batched"])
     of_ceiling = C.ratio(times["forward_only"], times["batched"])
-    print(f"\n{args.rows} rows, {tokens} real tokens over both views, batch {args.batch}; "
+    print(f"\n{args.data or 'synthetic'}: {args.rows} rows, {tokens} real tokens over both views, batch {args.batch}; "
           f"{args.model} on {args.device}, {args.repeats} rounds\n")
     print(C.table(["variant", "s/run", "tok/s"], [
         [name, C.fmt(C.stats(t), ".3f"), C.fmt(C.rate(tokens, t), ".0f")] for name, t in times.items()]))
@@ -95,11 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     print(C.table(["comparison", "measured", "target"], [
         ["batched vs one at a time, throughput", C.fmt(speedup) + "×", "≥ 4×"],
         ["batched / forward-only ceiling, throughput", C.fmt(of_ceiling) + "×", "≥ 0.8×"]]))
+    if prof:
+        print(f"\none profiled run each (self time per kind of op)\n\n{prof_text}")
     C.write_result(args, {
         "rows": args.rows, "tokens": tokens, "max_dce_difference_batched_vs_single": drift,
         "seconds": {k: C.stats(v) for k, v in times.items()},
         "tokens_per_s": {k: C.rate(tokens, v) for k, v in times.items()},
-        "speedup_vs_one_at_a_time": speedup, "fraction_of_ceiling": of_ceiling,
+        "speedup_vs_one_at_a_time": speedup, "fraction_of_ceiling": of_ceiling, "profile": prof,
         "targets": {"speedup": 4.0, "fraction_of_ceiling": 0.8}})
     return 0
 

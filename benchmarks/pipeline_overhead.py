@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(C.table(["comparison", "measured", "target"], checks))
     C.write_result(args, {
-        "root": str(root), "stages": stages, "seconds": {k: C.stats(v) for k, v in times.items()},
+        "root": C.shown(root), "stages": stages, "seconds": {k: C.stats(v) for k, v in times.items()},
         "prefect_server_startup_s": startup, "orchestration_overhead_s": overhead,
         "overhead_vs_dvc_api_s": overhead_api, "targets": {"dvc_repro_s": 3.0, "orchestration_overhead_s": 30.0}})
     return 0

@@ -80,9 +80,15 @@ def build(args):
         model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=modules,
                                                  task_type="CAUSAL_LM"))
     model.train()
-    rows = C.synthetic_rows(args.batch, (args.prompt * 3 // 4, args.prompt), (args.target // 2, args.target),
-                            vocab, args.seed)
-    length = max(len(r["prompt_ids_with"]) for r in rows) + max(len(r["target_ids"]) for r in rows) + 1
+    if args.data:
+        rows = C.prepared_rows(args.data, args.batch, args.seed)
+    else:
+        rows = C.synthetic_rows(args.batch, (args.prompt * 3 // 4, args.prompt), (args.target // 2, args.target),
+                                vocab, args.seed)
+    longest = max(len(r["prompt_ids_with"]) + len(r["target_ids"]) for r in rows)
+    length = args.fixed_length or args.prompt + args.target + 1  # the official pads to its maxima, not the batch's
+    if length < longest:
+        raise SystemExit(f"--fixed-length {length} is shorter than the longest row ({longest} tokens)")
     targs = TrainingArguments(output_dir=str(Path(tempfile.gettempdir()) / "nq-bench-trainer"), report_to="none",
                               use_cpu=args.device == "cpu", remove_unused_columns=False, disable_tqdm=True)
 
@@ -118,11 +124,13 @@ def worker(args) -> None:
 
 
 def measure_memory(argv: list[str]) -> dict:
+    """Peak memory of one step per variant, each in a fresh child process (run before this process holds any)."""
     out = {}
     for variant in VARIANTS:
         proc = subprocess.run([sys.executable, __file__, *argv, "--worker", variant], check=True,
                               capture_output=True, text=True)
         out[variant] = json.loads(proc.stdout.strip().splitlines()[-1])
+        print(f"  peak memory of one {variant} step: {out[variant]['peak_mib']:.0f} MiB", file=sys.stderr)
     return out
 
 
@@ -132,14 +140,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=2, help="examples per step (train.batch_size)")
     p.add_argument("--prompt", type=int, default=1024, help="longest with-history prompt; rows draw 3/4 to all")
     p.add_argument("--target", type=int, default=256, help="longest target; rows draw 1/2 to all")
+    p.add_argument("--fixed-length", type=int, help="the official-shaped reference's padded length; default "
+                                                    "--prompt + --target + 1 (the official code: 2048 + 2048 + 1)")
     p.add_argument("--lora", action="store_true", help="LoRA r=8 on every projection (params.yaml) instead of "
                                                        "full fine-tuning")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
+    p.add_argument("--profile", action="store_true", help="also profile one step of each variant (torch.profiler)"
+                                                          ": time per kind of op and matmul GFLOP")
     p.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
         worker(args)
         return 0
+    # Children first: the official step's full-vocabulary tensors take GBs that this process would keep.
+    memory = {} if args.no_memory else measure_memory([a for a in argv if a not in ("--no-memory", "--profile")])
     model, rows, length, losses = build(args)
     with torch.no_grad():  # float32, no autocast: the two implementations must agree before they are timed
         ref, ours = losses["official"]().item(), losses["ours"]().item()
@@ -148,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"loss check: official {ref:.6f}, ours {ours:.6f} (rtol 1e-4)", file=sys.stderr)
     times = C.interleaved({k: (lambda f=f: step(model, f, args.device)) for k, f in losses.items()},
                           args.repeats, args.device)
-    memory = {} if args.no_memory else measure_memory([a for a in argv if a != "--no-memory"])
+    prof, prof_text = C.profile_table({k: (lambda f=f: step(model, f, args.device)) for k, f in losses.items()},
+                                      args.device) if args.profile else (None, "")
 
     answer = sum(len(r["target_ids"]) for r in rows)
     len_h = sum(len(r["prompt_ids_with"]) + len(r["target_ids"]) for r in rows)
@@ -163,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     vs_sft = C.ratio(times["ours"], times["context_sft"])
     mem_ratio = memory["ours"]["peak_mib"] / memory["official"]["peak_mib"] if memory else None
     floor = 1 + len_0 / len_h
-    print(f"\nbatch {args.batch}, with-history {len_h} tokens, no-history {len_0}, answers {answer}; "
+    source = args.data or "synthetic rows"
+    print(f"\n{source}: batch {args.batch}, with-history {len_h} tokens, no-history {len_0}, answers {answer}; "
           f"official pads both views to {length}; {args.model} on {args.device}, {args.repeats} rounds\n")
     print(C.table(["variant", "s/step", "answer tok/s", "real tok/s", "peak MiB"], table))
     print()
@@ -172,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
         ["ours / official, peak memory", "—" if mem_ratio is None else f"{mem_ratio:.2f}×", "≤ 0.5×"],
         ["NextQuill / ContextSFT, step time", C.fmt(vs_sft) + "×", f"≤ 1.35× (floor 1 + len0/len_h = {floor:.2f})"],
     ]))
+    if prof:
+        flop_ratio = prof["official"]["matmul_gflop"] / prof["ours"]["matmul_gflop"]
+        print(f"\none profiled step each (self time per kind of op; profiling slows every op alike)\n\n{prof_text}\n\n"
+              f"official / ours matmul arithmetic: {flop_ratio:.2f}× (the speed-up a compute-bound device allows)")
     C.write_result(args, {
         "loss": {"official": ref, "ours": ours}, "fixed_length": length,
         "tokens": {"answer": answer, "with_history": len_h, "without_history": len_0},
@@ -179,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         "answer_tokens_per_s": {k: C.rate(answer, v) for k, v in times.items()},
         "real_tokens_per_s": {k: C.rate(real[k], v) for k, v in times.items()}, "peak_memory": memory,
         "speedup_vs_official": speedup, "memory_ratio_vs_official": mem_ratio, "nextquill_over_context_sft": vs_sft,
-        "context_sft_floor": floor, "targets": {"speedup": 3.0, "memory_ratio": 0.5, "over_context_sft": 1.35}})
+        "context_sft_floor": floor, "profile": prof,
+        "targets": {"speedup": 3.0, "memory_ratio": 0.5, "over_context_sft": 1.35}})
     return 0
 
 
