@@ -246,11 +246,15 @@ def profile(fn: Callable[[], object], device: str) -> dict:
 def profile_table(fns: dict[str, Callable[[], object]], device: str) -> tuple[dict, str]:
     """Profile one call of each function: the results by name, and a Markdown table of them."""
     prof = {name: profile(fn, device) for name, fn in fns.items()}
+    return prof, profile_markdown(prof)
+
+
+def profile_markdown(prof: dict[str, dict]) -> str:
+    """A Markdown table of `profile` results by name."""
     buckets = list(next(iter(prof.values()))["seconds"])
     rows = [[name, f"{p['total_s']:.2f}", *(f"{p['seconds'][b]:.2f}" for b in buckets), f"{p['matmul_gflop']:.1f}",
              f"{p['matmul_gflop'] / max(p['seconds']['matmul'], 1e-9):.0f}"] for name, p in prof.items()]
-    return prof, table(["variant", "profiled s", *(f"{b} s" for b in buckets), "matmul GFLOP", "matmul GFLOP/s"],
-                       rows)
+    return table(["variant", "profiled s", *(f"{b} s" for b in buckets), "matmul GFLOP", "matmul GFLOP/s"], rows)
 
 
 def prepared_rows(path: Path, n: int, seed: int) -> list[dict]:

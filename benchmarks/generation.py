@@ -77,7 +77,6 @@ def main(argv: list[str] | None = None) -> int:
         variants |= {"batched_prefill": lambda: run(args.batch, prefill),
                      "one_at_a_time_prefill": lambda: run(1, prefill)}
     times = C.interleaved(variants, args.repeats, args.device)
-    prof, prof_text = C.profile_table(variants, args.device) if args.profile else (None, "")
     decode = None
     if args.prefill:  # the tokens after the first, over the time after the prefill, per round
         rate_b = [(n_batched - len(prompts)) / (t - t0) for t, t0 in zip(times["batched"], times["batched_prefill"],
@@ -104,15 +103,17 @@ def main(argv: list[str] | None = None) -> int:
         comparisons += [[f"batch {args.batch} vs batch 1, decoding alone (prefill subtracted)", C.fmt(decode) + "×",
                          "—"], ["prefill's share of the batched run", C.fmt(share), "—"]]
     print(C.table(["comparison", "measured", "target"], comparisons))
-    if prof:
-        print(f"\none profiled run each (self time per kind of op)\n\n{prof_text}")
-    C.write_result(args, {
+    result = {
         "prompts": args.prompts, "generated_tokens": {"batched": n_batched, "one_at_a_time": n_single},
         "identical_outputs": same, "seconds": {k: C.stats(v) for k, v in times.items()},
         "generated_tokens_per_s": {"batched": C.rate(n_batched, times["batched"]),
                                    "one_at_a_time": C.rate(n_single, times["one_at_a_time"])},
-        "speedup": speedup, "decode_only_speedup": decode, "profile": prof,
-        "targets": {"speedup": 4.0, "identical": len(prompts)}})
+        "speedup": speedup, "decode_only_speedup": decode, "targets": {"speedup": 4.0, "identical": len(prompts)}}
+    C.write_result(args, result)
+    if args.profile:
+        result["profile"], text = C.profile_table(variants, args.device)
+        print(f"\none profiled run each (self time per kind of op)\n\n{text}")
+        C.write_result(args, result)
     return 0
 
 

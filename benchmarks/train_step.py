@@ -115,22 +115,32 @@ def step(model, loss_fn, device: str) -> float:
 
 
 def worker(args) -> None:
-    """Child process: one step of `args.worker`; prints its peak memory as JSON."""
+    """Child process: one step of `args.worker`; prints its peak memory, or with --profile its profile
+    (after one unprofiled warm-up step), as JSON."""
     model, _, _, losses = build(args)
+    fn = lambda: step(model, losses[args.worker], args.device)  # noqa: E731
+    if args.profile:
+        fn()
+        print(json.dumps(C.profile(fn, args.device)))
+        return
     into: dict = {}
     with C.peak_memory(args.device, into):
-        step(model, losses[args.worker], args.device)
+        fn()
     print(json.dumps(into))
 
 
-def measure_memory(argv: list[str]) -> dict:
-    """Peak memory of one step per variant, each in a fresh child process (run before this process holds any)."""
+def in_children(argv: list[str], what: str) -> dict:
+    """`what` ("memory" or "profile") of one step per variant, each in a fresh child process: run before this
+    process holds anything, and a child that runs out of memory costs only its own number."""
+    argv = [a for a in argv if a not in ("--no-memory", "--profile")] + (["--profile"] if what == "profile" else [])
     out = {}
     for variant in VARIANTS:
-        proc = subprocess.run([sys.executable, __file__, *argv, "--worker", variant], check=True,
-                              capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, __file__, *argv, "--worker", variant], capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(f"  {what} of {variant}: child failed ({proc.returncode}): {proc.stderr[-300:]}", file=sys.stderr)
+            continue
         out[variant] = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(f"  peak memory of one {variant} step: {out[variant]['peak_mib']:.0f} MiB", file=sys.stderr)
+        print(f"  {what} of one {variant} step: done", file=sys.stderr)
     return out
 
 
@@ -153,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         worker(args)
         return 0
     # Children first: the official step's full-vocabulary tensors take GBs that this process would keep.
-    memory = {} if args.no_memory else measure_memory([a for a in argv if a not in ("--no-memory", "--profile")])
+    memory = {} if args.no_memory else in_children(argv, "memory")
+    prof = in_children(argv, "profile") if args.profile else {}
     model, rows, length, losses = build(args)
     with torch.no_grad():  # float32, no autocast: the two implementations must agree before they are timed
         ref, ours = losses["official"]().item(), losses["ours"]().item()
@@ -162,8 +173,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"loss check: official {ref:.6f}, ours {ours:.6f} (rtol 1e-4)", file=sys.stderr)
     times = C.interleaved({k: (lambda f=f: step(model, f, args.device)) for k, f in losses.items()},
                           args.repeats, args.device)
-    prof, prof_text = C.profile_table({k: (lambda f=f: step(model, f, args.device)) for k, f in losses.items()},
-                                      args.device) if args.profile else (None, "")
 
     answer = sum(len(r["target_ids"]) for r in rows)
     len_h = sum(len(r["prompt_ids_with"]) + len(r["target_ids"]) for r in rows)
@@ -176,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
                       C.fmt(C.rate(real[name], times[name]), ".0f"), "—" if mib is None else f"{mib:.0f}"])
     speedup = C.ratio(times["official"], times["ours"])
     vs_sft = C.ratio(times["ours"], times["context_sft"])
-    mem_ratio = memory["ours"]["peak_mib"] / memory["official"]["peak_mib"] if memory else None
+    mem_ratio = (memory["ours"]["peak_mib"] / memory["official"]["peak_mib"]
+                 if {"ours", "official"} <= set(memory) else None)
     floor = 1 + len_0 / len_h
     source = args.data or "synthetic rows"
     print(f"\n{source}: batch {args.batch}, with-history {len_h} tokens, no-history {len_0}, answers {answer}; "
@@ -188,9 +198,10 @@ def main(argv: list[str] | None = None) -> int:
         ["ours / official, peak memory", "—" if mem_ratio is None else f"{mem_ratio:.2f}×", "≤ 0.5×"],
         ["NextQuill / ContextSFT, step time", C.fmt(vs_sft) + "×", f"≤ 1.35× (floor 1 + len0/len_h = {floor:.2f})"],
     ]))
-    if prof:
+    if {"ours", "official"} <= set(prof):
         flop_ratio = prof["official"]["matmul_gflop"] / prof["ours"]["matmul_gflop"]
-        print(f"\none profiled step each (self time per kind of op; profiling slows every op alike)\n\n{prof_text}\n\n"
+        print(f"\none profiled step each (self time per kind of op; profiling slows every op alike)\n\n"
+              f"{C.profile_markdown(prof)}\n\n"
               f"official / ours matmul arithmetic: {flop_ratio:.2f}× (the speed-up a compute-bound device allows)")
     C.write_result(args, {
         "loss": {"official": ref, "ours": ours}, "fixed_length": length,
