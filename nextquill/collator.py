@@ -4,7 +4,8 @@ Each view (with history `h`, without history `0`) is `prompt_ids + target_ids`, 
 longest sequence *of that view in this batch* (dynamic padding: the no-history view stays short). Right
 padding needs no attention mask: causal attention never looks ahead, so no real token can see the padding
 after it, positions count from 0 as in an unpadded row, and SDPA keeps its fast causal kernel (a padding
-mask sends it to the masked kernel, which on CPU made a batch of 8 slower than 8 single rows).
+mask sends it to the masked kernel: on CPU, batched effect estimation ran at 0.72x the speed of one row
+at a time with the mask, 0.80x without; docs/performance.md).
 `labels` (B, K) holds each row's targets right-aligned, K the longest target; `answer_positions_v` (B, K)
 says which position of view v predicts each label, so that only those positions reach the LM head and
 the answers of both views line up index by index.
