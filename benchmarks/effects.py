@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prompt-range", type=int, nargs=2, default=(300, 1024), metavar=("MIN", "MAX"),
                    help="with-history prompt lengths; the no-history prompt is about 1/4")
     p.add_argument("--target-range", type=int, nargs=2, default=(60, 256), metavar=("MIN", "MAX"))
-    p.add_argument("--profile", action="store_true", help="also profile one run of each variant (torch.profiler)")
+    p.add_argument("--profile", action="store_true", help="also profile each variant over the first (longest) batch "
+                                                          "(torch.profiler)")
     args = p.parse_args(argv)
     model, _, pad, vocab = C.load(args.model, args.device, args.seed)
     model.eval()
