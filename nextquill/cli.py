@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -25,23 +26,40 @@ class CliError(RuntimeError):
     """A user-facing error: printed without a traceback."""
 
 
-def read_history(path: Path) -> list[str]:
-    """One entry per non-empty line: a JSON object with `text` is kept as JSON, a JSON string is unquoted."""
+def read_history(path: Path, limits) -> list[str]:
+    """One entry per non-empty line: a review text, a JSON string, or a JSON object with `text`.
+
+    Every line is checked as the served model checks a history entry; a bad line is a `CliError` naming
+    the file, the line and what was expected.
+    """
+    from nextquill.serving.inputs import RequestError, history_entry
+
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise CliError(f"{path}: cannot be read ({err.strerror})") from None
     entries = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        line = line.strip()
+    for number, raw in enumerate(data.removeprefix(b"\xef\xbb\xbf").split(b"\n"), 1):
+        try:
+            line = raw.decode("utf-8").strip()
+        except UnicodeDecodeError as err:
+            raise CliError(f"{path}:{number}: not UTF-8 (byte {err.start}: {err.reason})") from None
         if not line:
             continue
+        value: object = line
+        if line.startswith(("{", '"', "[")):
+            try:
+                value = json.loads(line)
+            except (json.JSONDecodeError, RecursionError, ValueError) as err:
+                raise CliError(f"{path}:{number}: starts like JSON but is not valid JSON ({err})") from None
+        if not isinstance(value, str | dict):
+            raise CliError(f"{path}:{number}: expected a review text, a JSON string or a JSON object with `text`, "
+                           f"got a JSON {type(value).__name__}")
         try:
-            value = json.loads(line)
-        except json.JSONDecodeError:
-            value = line
-        if isinstance(value, dict):
-            if not isinstance(value.get("text"), str):
-                raise CliError(f"{path}:{number}: a JSON history line needs a string field `text`")
-            entries.append(json.dumps(value, ensure_ascii=False))
-        else:
-            entries.append(value if isinstance(value, str) else line)
+            history_entry(value, f"{path}:{number}", limits)
+        except RequestError as err:
+            raise CliError(str(err)) from None
+        entries.append(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
     return entries
 
 
@@ -73,25 +91,46 @@ def check_model_uri(client, uri: str) -> None:
                        f"{', '.join(versions) or 'none'}")
 
 
+def serving_limits(params: Params):
+    """The request limits the register stage gives a model registered with these params."""
+    from nextquill.serving.inputs import Limits
+
+    return Limits(tuple(params.data.rating_range), params.registry.max_new_tokens_limit,
+                  params.registry.max_request_rows, params.registry.max_request_chars)
+
+
 def generate(args: argparse.Namespace) -> int:
     import mlflow
     import pandas as pd
+    from mlflow.exceptions import MlflowException
 
+    from nextquill.serving.inputs import RequestError, check_request, max_new_tokens
     from nextquill.tracking import configure
 
     params = _params(args)
+    if args.prompt is None and args.item_title is None:
+        raise CliError("give --item-title (with --history-file, --item-description) or a ready --prompt")
+    if args.rating is not None and not math.isfinite(args.rating):  # a DataFrame would read NaN as "no rating"
+        raise CliError(f"--rating: expected a finite number, got {args.rating}")
+    limits = serving_limits(params)
+    history = read_history(Path(args.history_file), limits) if args.history_file else []
+    row = {"prompt": args.prompt, "history": history, "item_title": args.item_title,
+           "item_description": args.item_description, "rating": args.rating, "review_title": args.review_title}
+    try:  # the checks the served model makes, before spending seconds on loading it
+        check_request([row], limits)
+        max_new_tokens({"max_new_tokens": args.max_new_tokens}, params.registry.max_new_tokens, limits)
+    except RequestError as err:
+        raise CliError(f"invalid request: {err}") from None
     uri = configure(params.tracking, Paths(Path(args.root)))
     model_uri = args.model_uri or f"models:/{params.registry.model_name}@champion"
     check_model_uri(mlflow.MlflowClient(), model_uri)
-    if args.prompt is None and args.item_title is None:
-        raise CliError("give --item-title (with --history-file, --item-description) or a ready --prompt")
-    row = {"prompt": args.prompt, "history": read_history(Path(args.history_file)) if args.history_file else [],
-           "item_title": args.item_title, "item_description": args.item_description, "rating": args.rating,
-           "review_title": args.review_title}
     print(f"loading {model_uri} from {uri}", file=sys.stderr)
     model = mlflow.pyfunc.load_model(model_uri)
     predict_params = {"max_new_tokens": args.max_new_tokens} if args.max_new_tokens else None
-    text = model.predict(pd.DataFrame([row]), params=predict_params)[0]
+    try:
+        text = model.predict(pd.DataFrame([row]), params=predict_params)[0]
+    except MlflowException as err:  # the model's own request checks (its limits may differ from params.yaml)
+        raise CliError(err.message) from None
     if args.output:
         from nextquill.io import atomic_open
 

@@ -139,6 +139,16 @@ class DataConfig(_Section):
     max_prompt_tokens: int = Field(1024, ge=16, description="Prompt budget (official code: 2048).")
     max_target_tokens: int = Field(256, ge=2, description="Target budget incl. eos; longer targets are cut, counted.")
     max_reject_fraction: float = Field(0.05, ge=0.0, le=1.0, description="Fail when more input records are rejected.")
+    rating_range: tuple[float, float] = Field(
+        (1.0, 5.0), description="Ratings outside [low, high] reject their record (Amazon, LaMP_3 and LongLaMP: 1-5)."
+    )
+    timestamp_years: tuple[int, int] = Field(
+        (1995, 2035), description="Timestamps outside these calendar years (inclusive) reject their record."
+    )
+    max_record_chars: int = Field(
+        100_000, ge=1, description="Text cap of one record (a review, an item's metadata, a history entry); "
+        "larger records are rejected as too_large.",
+    )
     duckdb_memory_gb: float = Field(1.0, gt=0, description="DuckDB memory limit; it spills to disk past it.")
     threads: int = Field(2, ge=1, description="DuckDB threads.")
 
@@ -153,6 +163,10 @@ class DataConfig(_Section):
         if self.user_min_reviews < self.held_out + self.profile_min_reviews:
             raise ValueError(f"user_min_reviews ({self.user_min_reviews}) must be >= held_out ({self.held_out}) + "
                              f"profile_min_reviews ({self.profile_min_reviews})")
+        if not self.rating_range[0] <= self.rating_range[1]:
+            raise ValueError(f"rating_range {list(self.rating_range)} must be [low, high] with low <= high")
+        if not 1970 <= self.timestamp_years[0] <= self.timestamp_years[1] <= 9999:
+            raise ValueError(f"timestamp_years {list(self.timestamp_years)} must be [first, last] within 1970-9999")
         if self.format in ("lamp", "longlamp") and not self.task:
             raise ValueError(f"format {self.format!r} needs data.task")
         return self
@@ -253,6 +267,18 @@ class RegistryConfig(_Section):
 
     model_name: str = Field("nextquill", min_length=1, description="Registered model name.")
     max_new_tokens: int = Field(128, ge=1, description="Default generation length of the served model.")
+    max_new_tokens_limit: int = Field(1024, ge=1, description="Largest max_new_tokens a request may ask for.")
+    max_request_rows: int = Field(32, ge=1, description="Rows one request may hold; larger requests are refused.")
+    max_request_chars: int = Field(
+        200_000, ge=1, description="Characters one request may hold (as JSON); larger requests are refused."
+    )
+
+    @model_validator(mode="after")
+    def _limits(self) -> RegistryConfig:
+        if self.max_new_tokens > self.max_new_tokens_limit:
+            raise ValueError(f"max_new_tokens ({self.max_new_tokens}) must be <= max_new_tokens_limit "
+                             f"({self.max_new_tokens_limit})")
+        return self
 
 
 class PromoteConfig(_Section):

@@ -92,30 +92,54 @@ class ParquetSink:
     """Rows buffered as columns and flushed to one Parquet file every `batch_rows` rows: memory stays flat.
 
     The file appears under its final name only when `close()` succeeds (written to a temporary first).
+    A row that Arrow cannot convert (a value beyond the column's type, say) does not fail the batch:
+    it is left out and handed to `on_error(row, error)`; without `on_error` the error is raised.
     """
 
-    def __init__(self, path: str | Path, schema, batch_rows: int = 50_000):
+    def __init__(self, path: str | Path, schema, batch_rows: int = 50_000, on_error=None):
         import pyarrow.parquet as pq
 
         self.path, self.schema, self.batch_rows, self.rows = Path(path), schema, batch_rows, 0
+        self.on_error = on_error
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = self.path.with_name(f".{self.path.name}.tmp")
-        self.columns: dict[str, list] = {name: [] for name in schema.names}
+        self.buffer: list[dict] = []
         self.writer = pq.ParquetWriter(self.tmp, schema, compression="zstd")
 
     def append(self, row: dict) -> None:
-        for name, column in self.columns.items():
-            column.append(row[name])
+        self.buffer.append(row)
         self.rows += 1
-        if self.rows % self.batch_rows == 0:
+        if len(self.buffer) >= self.batch_rows:
             self.flush()
 
     def flush(self) -> None:
         import pyarrow as pa
 
-        if self.columns[self.schema.names[0]]:
-            self.writer.write_table(pa.table(self.columns, schema=self.schema))
-            self.columns = {name: [] for name in self.schema.names}
+        if not self.buffer:
+            return
+        try:
+            table = pa.Table.from_pylist(self.buffer, schema=self.schema)
+        except (pa.ArrowException, UnicodeError, OverflowError, TypeError, ValueError):
+            if self.on_error is None:
+                raise
+            table = pa.Table.from_pylist(self._convertible(), schema=self.schema)
+        self.writer.write_table(table)
+        self.buffer = []
+
+    def _convertible(self) -> list[dict]:
+        """The buffered rows that convert one by one; the others go to `on_error`."""
+        import pyarrow as pa
+
+        good = []
+        for row in self.buffer:
+            try:
+                pa.Table.from_pylist([row], schema=self.schema)
+            except (pa.ArrowException, UnicodeError, OverflowError, TypeError, ValueError) as err:
+                self.rows -= 1
+                self.on_error(row, err)
+            else:
+                good.append(row)
+        return good
 
     def close(self) -> None:
         self.flush()

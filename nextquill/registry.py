@@ -111,16 +111,17 @@ def _serving_model(params: Params, paths: Paths, run_id: str) -> str:
     import mlflow
     import pandas as pd
     from mlflow.models import ModelSignature
-    from mlflow.types.schema import Array, ColSpec, ParamSchema, ParamSpec, Schema
+    from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
-    data = params.data
-    config = {"max_new_tokens": params.registry.max_new_tokens, "repetition_penalty": params.eval.repetition_penalty,
+    data, registry = params.data, params.registry
+    config = {"max_new_tokens": registry.max_new_tokens, "repetition_penalty": params.eval.repetition_penalty,
               "history_k": data.history_k, "max_prompt_tokens": data.max_prompt_tokens,
-              "empty_history": data.empty_history}
-    columns = [ColSpec("string", "prompt", required=False), ColSpec(Array("string"), "history", required=False),
-               ColSpec("string", "item_title", required=False), ColSpec("string", "item_description", required=False),
-               ColSpec("double", "rating", required=False), ColSpec("string", "review_title", required=False)]
-    signature = ModelSignature(inputs=Schema(columns), outputs=Schema([ColSpec("string")]),
+              "empty_history": data.empty_history, "rating_range": list(data.rating_range),
+              "max_new_tokens_limit": registry.max_new_tokens_limit, "max_request_rows": registry.max_request_rows,
+              "max_request_chars": registry.max_request_chars}
+    # No input schema: MLflow would drop unknown fields silently (a request of only unknown fields would get
+    # `[]`); the model checks every row itself and names the field (nextquill.serving.inputs).
+    signature = ModelSignature(inputs=None, outputs=Schema([ColSpec("string")]),
                                params=ParamSchema([ParamSpec("max_new_tokens", "long", config["max_new_tokens"])]))
     example = pd.DataFrame([{"history": ["Loved the pacing; the ending hit hard."], "item_title": "The Quiet Orbit",
                              "item_description": "A slow-burn novel about a lighthouse keeper.", "rating": 5.0,

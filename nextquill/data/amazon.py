@@ -139,6 +139,16 @@ def iter_users(con, batch_rows: int = 20_000) -> Iterator[tuple[str, str, list[d
         yield *current, rows
 
 
+def file_counts(con) -> tuple[dict[int, int], dict[int, dict[str, int]]]:
+    """(kept rows by file_id, dropped rows by file_id and reason): every loaded row is in exactly one."""
+    kept = con.execute("""SELECT file_id, count(*) FROM (SELECT file_id FROM r UNION ALL SELECT file_id FROM m)
+                          GROUP BY ALL""").fetchall()
+    drops: dict[int, dict[str, int]] = {}
+    for file_id, reason, n in con.execute("SELECT file_id, reason, count(*) FROM dropped GROUP BY ALL").fetchall():
+        drops.setdefault(file_id, {})[reason] = n
+    return dict(kept), drops
+
+
 def kept_meta(con) -> dict[tuple[str, str], tuple[str, str]]:
     """(category, parent_asin) -> (title, description) for the items the kept reviews mention."""
     rows = con.execute("""SELECT category, parent_asin, title, description FROM m

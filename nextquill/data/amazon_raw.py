@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from nextquill.data.records import NUMBER, TEXT, Spec, check_fields, find_file, iter_records
-from nextquill.data.schema import RejectLog
+from nextquill.data.records import find_file, iter_records, reject
+from nextquill.data.schema import Ledger
+from nextquill.data.validate import Invalid, Kind, Limits, Spec, check, check_size, check_value
 from nextquill.io import ParquetSink
 
 REVIEW_SCHEMA = pa.schema([
@@ -26,10 +27,11 @@ META_SCHEMA = pa.schema([
     ("title", pa.string()), ("description", pa.string()), ("n_categories", pa.int32()),
     ("rating_number", pa.int64()),
 ])
-REVIEW_FIELDS: Spec = {"user_id": TEXT, "parent_asin": TEXT, "rating": NUMBER, "title": TEXT, "text": TEXT,
-                       "timestamp": (int,)}
+REVIEW_FIELDS: Spec = {"user_id": Kind.ID, "parent_asin": Kind.ID, "rating": Kind.RATING, "title": Kind.LINE,
+                       "text": Kind.TEXT, "timestamp": Kind.TIMESTAMP_MS}
 # rating_number may be null: the DPL meta filter drops such items, which is filtering, not bad input.
-META_FIELDS: Spec = {"parent_asin": TEXT, "title": TEXT, "description": (list,), "categories": (list,)}
+META_FIELDS: Spec = {"parent_asin": Kind.ID, "title": Kind.LINE, "description": Kind.LIST, "categories": Kind.LIST,
+                     "rating_number": Kind.COUNT}
 
 
 def raw_file(folder: Path, stem: str) -> Path:
@@ -40,46 +42,55 @@ def raw_file(folder: Path, stem: str) -> Path:
     return path
 
 
-def review_row(obj: dict) -> dict:
-    return {k: obj[k] for k in ("user_id", "parent_asin", "title", "text", "timestamp")} | {
-        "rating": float(obj["rating"])}
+def review_row(obj: dict, limits: Limits) -> tuple[dict, list[int] | None]:
+    """The checked review's columns, and where its cleaned text's characters came from (None: unchanged)."""
+    checked = check(obj, REVIEW_FIELDS, limits)
+    check_size(checked.chars, limits, "review")
+    return {k: checked[k] for k in REVIEW_FIELDS}, checked.origins.get("text")
 
 
-def meta_row(obj: dict) -> dict | tuple[str, str]:
-    parts, rating_number = obj["description"], obj.get("rating_number")
-    if not all(isinstance(p, str) for p in parts):
-        return "wrong_type", "description: expected a list of strings"
-    if rating_number is not None and (isinstance(rating_number, bool) or not isinstance(rating_number, int)):
-        return "wrong_type", f"rating_number: expected int or null, got {type(rating_number).__name__}"
+def meta_row(obj: dict, limits: Limits) -> dict:
+    checked = check(obj, META_FIELDS, limits)
+    parts = [check_value(p, Kind.TEXT, f"description[{i}]", limits)[0] for i, p in enumerate(checked["description"])]
     if parts and parts[0].strip() == "Product Description":  # DPL drops this leading header entry
         parts = parts[1:]
-    return {"parent_asin": obj["parent_asin"], "title": obj["title"], "description": " ".join(parts).strip(),
-            "n_categories": len(obj["categories"]), "rating_number": rating_number}
+    description = " ".join(parts).strip()
+    check_size(checked.chars + len(description), limits, "item metadata")
+    return {"parent_asin": checked["parent_asin"], "title": checked["title"], "description": description,
+            "n_categories": len(checked["categories"]), "rating_number": checked["rating_number"]}
 
 
-def load_raw(files: list[tuple[str, str, Path]], out: Path, rejects: RejectLog, batch_rows: int = 50_000) -> dict:
+def load_raw(files: list[tuple[str, str, Path]], out: Path, ledger: Ledger, limits: Limits, keep_origins: bool,
+             batch_rows: int = 50_000) -> dict:
     """Validate (category, kind, path) raw files into `out/reviews.parquet` and `out/meta.parquet`.
 
-    Returns `{"files": [paths by file_id], "rows": {"review": n, "meta": n}, "lines": n}`.
+    Returns `{"files": [paths by file_id], "rows": {"review": n, "meta": n}, "origins": {...}}`, where
+    `origins` maps (user_id, parent_asin, timestamp) of each review whose text cleaning changed to the
+    raw offset of every kept character (only with `keep_origins`: the synthetic truth spans need it).
     """
-    sinks = {"review": ParquetSink(out / "reviews.parquet", REVIEW_SCHEMA, batch_rows),
-             "meta": ParquetSink(out / "meta.parquet", META_SCHEMA, batch_rows)}
+    def write_failed(row: dict, err: Exception) -> None:
+        path = files[row["file_id"]][2]
+        reject(ledger, path, row["line"], "write_failed", f"{type(err).__name__}: {err}")
+
+    sinks = {"review": ParquetSink(out / "reviews.parquet", REVIEW_SCHEMA, batch_rows, write_failed),
+             "meta": ParquetSink(out / "meta.parquet", META_SCHEMA, batch_rows, write_failed)}
+    origins: dict[tuple, list[int]] = {}
     try:
         for file_id, (category, kind, path) in enumerate(files):
-            fields = REVIEW_FIELDS if kind == "review" else META_FIELDS
-            for number, obj in iter_records(path, rejects):
-                problem = check_fields(obj, fields)
-                row = meta_row(obj) if problem is None and kind == "meta" else None
-                if isinstance(row, tuple):
-                    problem = row
-                if problem is not None:
-                    rejects.add(path, number, problem[0], problem[1])
+            for number, obj in iter_records(path, ledger):
+                try:
+                    if kind == "meta":
+                        row = meta_row(obj, limits)
+                    else:
+                        row, origin = review_row(obj, limits)
+                        if origin is not None and keep_origins:
+                            origins[(row["user_id"], row["parent_asin"], row["timestamp"])] = origin
+                except Invalid as err:
+                    reject(ledger, path, number, err.reason, err.detail)
                     continue
-                row = row if kind == "meta" else review_row(obj)
                 sinks[kind].append({"file_id": file_id, "line": number, "category": category, **row})
     finally:
         for sink in sinks.values():
             sink.close()
-    rows = {kind: sink.rows for kind, sink in sinks.items()}
-    # Every line is either a row or a reject (loading runs first, so the log holds only its rejects).
-    return {"files": [str(p) for _, _, p in files], "rows": rows, "lines": sum(rows.values()) + rejects.total}
+    return {"files": [str(p) for _, _, p in files], "rows": {kind: sink.rows for kind, sink in sinks.items()},
+            "origins": origins}

@@ -57,9 +57,10 @@ def amazon_targets(category: str, user_id: str, rows: list[dict], meta: dict, tr
 class ExampleWriter:
     """One Parquet file per split under `out`, plus the counts that go to data_stats.json."""
 
-    def __init__(self, out: Path, batch_rows: int = 2_000):
+    def __init__(self, out: Path, ledger=None, batch_rows: int = 2_000):
         from nextquill.io import ParquetSink
 
+        self.ledger = ledger  # counts each target's source records kept or dropped
         schema = example_schema()
         self.sinks = {split: ParquetSink(out / f"{split}.parquet", schema, batch_rows) for split in SPLITS}
         self.examples: Counter = Counter()
@@ -72,7 +73,11 @@ class ExampleWriter:
     def add(self, target: Target, views: Views | None, k: int) -> None:
         if views is None:
             self.truncations["prompt_question_too_long"] += 1  # counted, and not written
+            for source in target.sources if self.ledger is not None else ():
+                self.ledger.drop(source, "prompt_question_too_long")
             return
+        for source in target.sources if self.ledger is not None else ():
+            self.ledger.keep(source)
         labels = None
         if target.target_spans is not None:
             labels = token_labels(views.target_token_spans, target.target, target.target_spans)

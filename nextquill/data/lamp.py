@@ -3,7 +3,8 @@
 Neither format has item metadata, so the query is empty and the task input is the question; each
 profile item becomes one history entry holding the task's fields under readable labels, newest first
 when every item has a parseable `date`, else in published order. File reading, type checks and
-rejects are the shared helpers of `records.py`, so a bad record is logged the same way in every format.
+rejects are the shared helpers of `records.py` and `validate.py`, so a bad record is logged the same way in
+every format.
 """
 
 from __future__ import annotations
@@ -11,26 +12,37 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from nextquill.data import records
-from nextquill.data.records import NUMBER, TEXT, Problem, Spec
-from nextquill.data.schema import SPLITS, HistoryEntry, RejectLog, Split, Target
+from nextquill.data.schema import SPLITS, HistoryEntry, Ledger, Split, Target
+from nextquill.data.validate import (
+    TEXT_KINDS,
+    Checked,
+    Invalid,
+    Kind,
+    Limits,
+    Spec,
+    check,
+    check_entries,
+    check_size,
+    require_text,
+)
 
 log = logging.getLogger(__name__)
 
-ID: tuple[type, ...] = (str, int)
-VALUE: tuple[type, ...] = TEXT + NUMBER  # ratings and scores come as text in some dumps, numbers in others
-TaskFields = tuple[tuple[str, str, tuple[type, ...]], ...]  # (field, label, accepted types), in prompt order
+TaskFields = tuple[tuple[str, str, Kind], ...]  # (field, label, kind), in prompt order
+TEXT, LINE, SCORE = Kind.TEXT, Kind.LINE, Kind.SCORE  # ratings and scores: numbers, or numbers as text
 
 LAMP_FIELDS: dict[str, TaskFields] = {
-    "LaMP_1": (("title", "Paper Title", TEXT), ("abstract", "Paper Abstract", TEXT)),
-    "LaMP_2": (("description", "Movie Description", TEXT), ("tag", "Tag", TEXT)),
-    "LaMP_3": (("text", "Review Text", TEXT), ("score", "Rating", VALUE)),
-    "LaMP_4": (("text", "Article Text", TEXT), ("title", "Headline", TEXT)),
-    "LaMP_5": (("abstract", "Paper Abstract", TEXT), ("title", "Paper Title", TEXT)),
-    "LaMP_6": (("text", "Email Text", TEXT), ("title", "Email Subject", TEXT)),
+    "LaMP_1": (("title", "Paper Title", LINE), ("abstract", "Paper Abstract", TEXT)),
+    "LaMP_2": (("description", "Movie Description", TEXT), ("tag", "Tag", LINE)),
+    "LaMP_3": (("text", "Review Text", TEXT), ("score", "Rating", SCORE)),
+    "LaMP_4": (("text", "Article Text", TEXT), ("title", "Headline", LINE)),
+    "LaMP_5": (("abstract", "Paper Abstract", TEXT), ("title", "Paper Title", LINE)),
+    "LaMP_6": (("text", "Email Text", TEXT), ("title", "Email Subject", LINE)),
     "LaMP_7": (("text", "Tweet", TEXT),),
 }
 LAMP_SYSTEM = {
@@ -46,9 +58,9 @@ LAMP_SYSTEM = {
     "LaMP_7": "Given the user's past tweets, paraphrase the tweet below the way the user would write it.\n",
 }
 LONGLAMP_FIELDS: dict[str, TaskFields] = {
-    "product_review": (("overall", "Rating", VALUE), ("summary", "Review Summary", TEXT),
+    "product_review": (("overall", "Rating", SCORE), ("summary", "Review Summary", LINE),
                        ("description", "Product Description", TEXT), ("reviewText", "Review Text", TEXT)),
-    "abstract_generation": (("title", "Paper Title", TEXT), ("abstract", "Paper Abstract", TEXT)),
+    "abstract_generation": (("title", "Paper Title", LINE), ("abstract", "Paper Abstract", TEXT)),
     "topic_writing": (("summary", "Post Summary", TEXT), ("content", "Post Content", TEXT)),
 }
 LONGLAMP_SYSTEM = {
@@ -60,9 +72,9 @@ LONGLAMP_SYSTEM = {
                       "below.\n"),
 }
 LAMP_SPLITS: tuple[tuple[str, Split], ...] = (("train", "train"), ("dev", "val"), ("test", "test"))
-QUESTION_FIELDS: Spec = {"id": ID, "input": TEXT, "profile": (list,)}
-GOLD_FIELDS: Spec = {"id": ID, "output": TEXT}
-LONGLAMP_FIELDS_TOP: Spec = {"input": TEXT, "output": TEXT, "profile": (list,)}
+QUESTION_FIELDS: Spec = {"id": Kind.ID_OR_INT, "input": TEXT, "profile": Kind.LIST}
+GOLD_FIELDS: Spec = {"id": Kind.ID_OR_INT, "output": TEXT}
+LONGLAMP_FIELDS_TOP: Spec = {"id": Kind.ID_OR_INT, "input": TEXT, "output": TEXT, "profile": Kind.LIST}
 
 
 def parse_date(value: object) -> int | None:
@@ -85,34 +97,48 @@ def _check_task(table: dict[str, TaskFields], task: str) -> None:
 
 
 def _as_text(value: object) -> str:
-    return value if isinstance(value, str) else str(float(value))  # numbers: "5.0", like the DPL ratings
+    return value if isinstance(value, str) else str(value)  # ratings are floats: "5.0", like the DPL ratings
 
 
-def _history(profile: list[dict], fields: TaskFields) -> tuple[HistoryEntry, ...]:
-    entries = [HistoryEntry(fields=tuple((label, _as_text(item[name])) for name, label, _ in fields),
+def _history(profile: list[dict], checked: list[Checked], fields: TaskFields) -> tuple[HistoryEntry, ...]:
+    entries = [HistoryEntry(fields=tuple((label, _as_text(entry[name])) for name, label, _ in fields),
                             timestamp=parse_date(item.get("date")),
-                            relevance_text=" ".join(item[name] for name, _, types in fields if types == TEXT))
-               for item in profile]
+                            relevance_text=" ".join(entry[name] for name, _, kind in fields if kind in TEXT_KINDS))
+               for item, entry in zip(profile, checked, strict=True)]
     if entries and all(entry.timestamp is not None for entry in entries):
         entries.sort(key=lambda entry: -entry.timestamp)  # stable: equal dates keep published order
     return tuple(entries)
 
 
-def _target(task: str, split: Split, user_id: str, item_id: str, record: dict, output: str,
-            fields: TaskFields, system: str) -> Target:
+@dataclass(frozen=True)
+class _Record:
+    """A question or LongLaMP row, checked: its fields and its profile entries."""
+
+    fields: Checked
+    profile: list[Checked]
+
+
+def _target(task: str, split: Split, user_id: str, item_id: str, record: _Record, output: str,
+            fields: TaskFields, system: str, sources: tuple[str, ...]) -> Target:
     return Target(example_id=f"{task}/{split}/{item_id}", user_id=user_id, split=split, category=task,
-                  item_id=item_id, query=(), question=(("Input", record["input"]),), target=output,
-                  history=_history(record["profile"], fields), system=system,
-                  history_label="User's Past Writing", entry_label="Item")
+                  item_id=item_id, query=(), question=(("Input", record.fields["input"]),), target=output,
+                  history=_history(record.fields["profile"], record.profile, fields), system=system,
+                  history_label="User's Past Writing", entry_label="Item", sources=sources)
 
 
-def _profile_problem(record: dict, fields: TaskFields) -> Problem:
-    return records.check_entries(record["profile"], {name: types for name, _, types in fields}, "profile")
+def _check_record(record: dict, spec: Spec, fields: TaskFields, limits: Limits,
+                  optional: frozenset[str] = frozenset()) -> _Record:
+    """The record's own fields and its profile, checked; the input must not be empty."""
+    checked = check(record, spec, limits, optional=optional)
+    check_size(checked.chars, limits)
+    require_text(checked["input"], "input")
+    profile, _ = check_entries(checked["profile"], {name: kind for name, _, kind in fields}, limits, "profile")
+    return _Record(checked, profile)
 
 
 # ---------------------------------------------------------------- LaMP
 
-def read_lamp(raw_dir: Path, task: str, rejects: RejectLog) -> Iterator[Target]:
+def read_lamp(raw_dir: Path, task: str, ledger: Ledger, limits: Limits) -> Iterator[Target]:
     """Targets of `raw_dir/{train,dev,test}_questions.json` with their golds from `*_outputs.json`."""
     _check_task(LAMP_FIELDS, task)
     if not raw_dir.is_dir():
@@ -123,56 +149,60 @@ def read_lamp(raw_dir: Path, task: str, rejects: RejectLog) -> Iterator[Target]:
         if missing:  # test golds are not public, so a split without outputs is expected, not an error
             log.warning("%s: %s not found; %s split %s skipped", raw_dir, " and ".join(missing), task, stem)
             continue
-        golds = load_golds(outputs, task, rejects)
-        yield from _read_lamp_split(questions, outputs.name, golds, task, split, rejects)
+        golds = load_golds(outputs, task, ledger, limits)
+        yield from _read_lamp_split(questions, outputs, golds, task, split, ledger, limits)
 
 
-def load_golds(path: Path, task: str, rejects: RejectLog) -> dict[str, str]:
+def load_golds(path: Path, task: str, ledger: Ledger, limits: Limits) -> dict[str, str]:
     """id -> output from a `{"task", "golds": [{"id", "output"}]}` file; the first gold of an id wins."""
-    doc = records.load_json(path, dict)
-    if doc.get("task", task) != task:
-        raise ValueError(f"{path}: golds are for task {doc['task']!r}, not {task!r}")
-    if not isinstance(doc.get("golds"), list):
-        raise ValueError(f"{path}: 'golds' is missing or not a list")
+    head, items = records.load_object(path, "golds", ledger)
+    if head.get("task", task) != task:
+        raise records.FileError(f"{path}: golds are for task {head['task']!r}, not {task!r}")
+    if items is None:
+        raise records.FileError(f"{path}: 'golds' is missing or not a list")
     golds: dict[str, str] = {}
-    for index, gold in enumerate(doc["golds"]):
-        problem = records.check_fields(gold, GOLD_FIELDS, f"golds[{index}].") if isinstance(gold, dict) else (
-            "wrong_type", f"golds[{index}]: expected an object, got {type(gold).__name__}")
-        if problem is None and str(gold["id"]) in golds:
-            problem = "duplicate", f"golds[{index}].id {gold['id']!r} already seen"
-        if problem is not None:
-            records.reject(rejects, path, index, *problem)
+    for index, gold in items:
+        try:
+            if not isinstance(gold, dict):
+                raise Invalid("wrong_type", f"golds[{index}]: expected an object, got {type(gold).__name__}")
+            checked = check(gold, GOLD_FIELDS, limits, f"golds[{index}].")
+            check_size(checked.chars, limits, f"golds[{index}]")
+            if checked["id"] in golds:
+                raise Invalid("duplicate", f"golds[{index}].id {checked['id']!r} already seen")
+        except Invalid as err:
+            records.reject(ledger, path, index, err.reason, err.detail)
             continue
-        golds[str(gold["id"])] = gold["output"]
+        golds[checked["id"]] = checked["output"]
     return golds
 
 
-def _read_lamp_split(path: Path, outputs: str, golds: dict[str, str], task: str, split: Split,
-                     rejects: RejectLog) -> Iterator[Target]:
+def _read_lamp_split(path: Path, outputs: Path, golds: dict[str, str], task: str, split: Split,
+                     ledger: Ledger, limits: Limits) -> Iterator[Target]:
     seen: set[str] = set()
-    for number, record in records.iter_records(path, rejects):
-        problem = (records.check_fields(record, QUESTION_FIELDS) or _profile_problem(record, LAMP_FIELDS[task])
-                   or records.check_text(record["input"], "input"))
-        qid = str(record["id"]) if problem is None else ""
-        if problem is None and qid in seen:
-            problem = "duplicate", f"id {qid!r} already seen"
-        elif problem is None and qid not in golds:
-            problem = "no_gold", f"id {qid!r} has no usable gold in {outputs}"
-        elif problem is None:
-            problem = records.check_text(golds[qid], f"output of id {qid!r} in {outputs}")
-        if problem is not None:
-            records.reject(rejects, path, number, *problem)
+    for number, obj in records.iter_records(path, ledger):
+        try:
+            record = _check_record(obj, QUESTION_FIELDS, LAMP_FIELDS[task], limits)
+            qid = record.fields["id"]
+            if qid in seen:
+                raise Invalid("duplicate", f"id {qid!r} already seen")
+            if qid not in golds:
+                raise Invalid("no_gold", f"id {qid!r} has no usable gold in {outputs.name}")
+            require_text(golds[qid], f"output of id {qid!r} in {outputs.name}")
+        except Invalid as err:
+            records.reject(ledger, path, number, err.reason, err.detail)
             continue
         seen.add(qid)
-        yield _target(task, split, qid, qid, record, golds[qid], LAMP_FIELDS[task], LAMP_SYSTEM[task])
-    unused = golds.keys() - seen
-    if unused:
-        log.warning("%s: %d golds match no usable question of %s", outputs, len(unused), path.name)
+        yield _target(task, split, qid, qid, record, golds[qid], LAMP_FIELDS[task], LAMP_SYSTEM[task],
+                      (str(path), str(outputs)))
+    unused = len(golds.keys() - seen)
+    if unused:  # valid golds whose question is absent or was rejected: filtered, and counted
+        ledger.drop(outputs, "gold_unused", unused)
+        log.warning("%s: %d golds match no usable question of %s", outputs.name, unused, path.name)
 
 
 # ---------------------------------------------------------------- LongLaMP
 
-def read_longlamp(raw_dir: Path, task: str, rejects: RejectLog) -> Iterator[Target]:
+def read_longlamp(raw_dir: Path, task: str, ledger: Ledger, limits: Limits) -> Iterator[Target]:
     """Targets of `raw_dir/{train,val,test}` as .jsonl(.gz), .json (a list) or .parquet."""
     _check_task(LONGLAMP_FIELDS, task)
     if not raw_dir.is_dir():
@@ -182,33 +212,28 @@ def read_longlamp(raw_dir: Path, task: str, rejects: RejectLog) -> Iterator[Targ
         if path is None:
             log.warning("%s/%s.{jsonl,jsonl.gz,json,parquet} not found; %s split skipped", raw_dir, split, task)
             continue
-        yield from _read_longlamp_split(path, task, split, rejects)
+        yield from _read_longlamp_split(path, task, split, ledger, limits)
 
 
-def _longlamp_problem(record: dict, task: str) -> Problem:
-    spec = LONGLAMP_FIELDS_TOP | ({"reviewerId": TEXT} if task == "product_review" else {})
-    problem = records.check_fields(record, spec)
-    if problem is None and record.get("id") is not None:  # ids are optional in LongLaMP, but typed when given
-        problem = records.check_fields(record, {"id": ID})
-    return (problem or _profile_problem(record, LONGLAMP_FIELDS[task]) or records.check_text(record["input"], "input")
-            or records.check_text(record["output"], "output"))
-
-
-def _read_longlamp_split(path: Path, task: str, split: Split, rejects: RejectLog) -> Iterator[Target]:
+def _read_longlamp_split(path: Path, task: str, split: Split, ledger: Ledger, limits: Limits) -> Iterator[Target]:
     seen: set[tuple[str, ...]] = set()
-    for number, record in records.iter_records(path, rejects):
+    spec = LONGLAMP_FIELDS_TOP | ({"reviewerId": Kind.ID} if task == "product_review" else {})
+    for number, obj in records.iter_records(path, ledger):
         position = number - 1 if records.is_jsonl(path) else number  # 0-based place in the file: stable across runs
-        problem = _longlamp_problem(record, task)
-        has_id = problem is None and record.get("id") is not None
-        item_id = str(record["id"]) if has_id else f"{split}-{position}"
-        # without ids, a repeated (input, output) pair is the only way to see a duplicated record
-        key = ("id", item_id) if has_id else ("content", str(record.get("input")), str(record.get("output")))
-        if problem is None and key in seen:
-            problem = "duplicate", f"id {item_id!r} already seen" if has_id else "same input and output already seen"
-        if problem is not None:
-            records.reject(rejects, path, number, *problem)
+        try:
+            record = _check_record(obj, spec, LONGLAMP_FIELDS[task], limits, optional=frozenset({"id"}))
+            require_text(record.fields["output"], "output")
+            has_id = record.fields["id"] is not None  # ids are optional in LongLaMP, but checked when given
+            item_id = record.fields["id"] if has_id else f"{split}-{position}"
+            # without ids, a repeated (input, output) pair is the only way to see a duplicated record
+            key = ("id", item_id) if has_id else ("content", record.fields["input"], record.fields["output"])
+            if key in seen:
+                raise Invalid("duplicate", f"id {item_id!r} already seen" if has_id
+                              else "same input and output already seen")
+        except Invalid as err:
+            records.reject(ledger, path, number, err.reason, err.detail)
             continue
         seen.add(key)
-        user_id = record["reviewerId"] if task == "product_review" else f"{split}-{position}"
-        yield _target(task, split, user_id, item_id, record, record["output"], LONGLAMP_FIELDS[task],
-                      LONGLAMP_SYSTEM[task])
+        user_id = record.fields["reviewerId"] if task == "product_review" else f"{split}-{position}"
+        yield _target(task, split, user_id, item_id, record, record.fields["output"], LONGLAMP_FIELDS[task],
+                      LONGLAMP_SYSTEM[task], (str(path),))

@@ -29,7 +29,9 @@ def quiet_telemetry() -> None:
         os.environ.setdefault(key, value)
 
 
-def stage_main(name: str, run: Callable[[Params, Paths], Any], argv: list[str] | None = None) -> int:
+def stage_main(name: str, run: Callable[[Params, Paths], Any], argv: list[str] | None = None,
+               user_errors: tuple[type[BaseException], ...] = ()) -> int:
+    """Run stage `name`; an exception in `user_errors` (bad input, not a bug) prints one line and exits 1."""
     parser = argparse.ArgumentParser(prog=f"python -m nextquill.stages.{name}")
     parser.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
     parser.add_argument("--root", default=".", help="project root that stage paths are relative to")
@@ -42,6 +44,10 @@ def stage_main(name: str, run: Callable[[Params, Paths], Any], argv: list[str] |
         print(f"error: {err}", file=sys.stderr)
         return 2
     start = time.perf_counter()
-    result = run(params, Paths(Path(args.root)))
+    try:
+        result = run(params, Paths(Path(args.root)))
+    except user_errors as err:
+        print(f"error: {name}: {err}", file=sys.stderr)
+        return 1
     logging.getLogger(name).info("done in %.1f s: %s", time.perf_counter() - start, result)
     return 0

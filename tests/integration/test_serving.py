@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -102,6 +103,41 @@ def test_cli_names_the_missing_alias_and_what_exists(project, capsys):
     assert f"registered models: {NAME}" in capsys.readouterr().err
 
 
+@pytest.mark.reliability
+@pytest.mark.parametrize(("content", "named"), [
+    (b'Fine.\n{"text": "Good", "rating": NaN}\n', ":2.rating: expected a finite number"),
+    (b'Fine.\n{"text": "unclosed\n', ":2: starts like JSON but is not valid JSON"),
+    (b"ok\n\xff\xfe\n", ":2: not UTF-8"),
+    (b'{"text": "ok", "stars": 5}\n', ":1: unknown field 'stars'"),
+    ("\x00\x01\u200b\n".encode(), ":1: has no visible character"),
+    (b"[1, 2]\n", ":1: expected a review text, a JSON string or a JSON object"),
+    (b'{"title": "no text"}\n', ":1: a history object needs a string field `text`"),
+])
+def test_cli_names_the_bad_line_of_a_history_file(project, tmp_path, capsys, content, named):
+    from nextquill import cli
+
+    root, _ = project
+    history = tmp_path / "reviews.jsonl"
+    history.write_bytes(content)
+    args = ["generate", "--root", str(root), "--history-file", str(history), "--item-title", "Orbit"]
+    assert cli.main(args) == 1
+    err = capsys.readouterr().err
+    assert f"{history}{named}" in err and "Traceback" not in err
+
+
+@pytest.mark.reliability
+def test_cli_refuses_bad_parameters_before_loading_the_model(project, capsys):
+    from nextquill import cli
+
+    root, _ = project
+    assert cli.main(["generate", "--root", str(root), "--prompt", "x", "--max-new-tokens", "-3"]) == 1
+    assert "max_new_tokens: expected an integer from 1 to 1024, got -3" in capsys.readouterr().err
+    assert cli.main(["generate", "--root", str(root), "--item-title", "Orbit", "--rating", "nan"]) == 1
+    assert "--rating: expected a finite number, got nan" in capsys.readouterr().err
+    assert cli.main(["generate", "--root", str(root), "--item-title", "Orbit", "--rating", "9"]) == 1
+    assert "row 0.rating: rating 9.0 is outside the model's rating range [1.0, 5.0]" in capsys.readouterr().err
+
+
 def wait_for(url: str, proc: subprocess.Popen, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -130,6 +166,25 @@ def stop(proc: subprocess.Popen) -> None:
             continue
 
 
+BAD_REQUESTS = [
+    ({"dataframe_records": [{"nonsense": 1}]}, "unknown field 'nonsense'"),
+    ({"dataframe_records": [{"prompt": PROMPT}], "params": {"max_new_tokens": -5}}, "max_new_tokens"),
+    ({"dataframe_records": [{"item_title": "Orbit", "rating": 9.0}]}, "row 0.rating"),
+    ({"dataframe_records": [{"prompt": PROMPT}] * 40}, "max_request_rows"),
+    ({"dataframe_records": [{"prompt": "x" * 250_000}]}, "max_request_chars"),
+]
+
+
+def post(port: int, payload: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=json.dumps(payload).encode(),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
 def test_mlflow_models_serve_answers_invocations(project, tmp_path):
     _, store = project
     port = free_port()
@@ -148,6 +203,10 @@ def test_mlflow_models_serve_answers_invocations(project, tmp_path):
             assert response.status == 200
             predictions = json.loads(response.read())["predictions"]
         assert len(predictions) == 1 and isinstance(predictions[0], str)
+        for payload, named in BAD_REQUESTS:  # answered 400 with the field named, never decoded
+            status, answer = post(port, payload)
+            assert status == 400 and answer["error_code"] == "INVALID_PARAMETER_VALUE", (payload, answer)
+            assert named in answer["message"] and "Traceback" not in answer["message"], answer
     finally:
         stop(proc)
         log.close()

@@ -16,9 +16,12 @@ SMALL = dict(categories=("Books",), min_review_chars=20, item_min_users=2, user_
              max_prompt_tokens=4096)
 
 
+T0 = 1_600_000_000_000  # fixture timestamps are offsets from this moment (Unix ms, September 2020)
+
+
 def review(user: str, item: str, ts: int, text: str | None = None, **extra) -> dict:
     row = {"rating": 4.0, "title": f"title {user} {item}", "text": text or f"Review of {item} by {user}, at {ts}.",
-           "images": [], "asin": item, "parent_asin": item, "user_id": user, "timestamp": ts,
+           "images": [], "asin": item, "parent_asin": item, "user_id": user, "timestamp": T0 + ts,
            "helpful_vote": 0, "verified_purchase": True}
     return row | extra
 
@@ -100,7 +103,7 @@ def test_bad_records_are_rejected_or_dropped_with_file_line_and_reason(root):
     assert [(r["line"], r["reason"]) for r in rejects] == [
         (19, "malformed_json"), (20, "missing_field"), (21, "wrong_type"), (25, "invalid_utf8")]
     assert all(r["file"] == review_file for r in rejects)
-    assert "rating: expected int or float, got str 'five'" in rejects[2]["detail"]
+    assert "rating: expected a number, got str 'five'" in rejects[2]["detail"]
     dropped = pq.read_table(Paths(root).prepared / "dropped.parquet").to_pylist()
     assert {(d["line"], d["reason"]) for d in dropped} == {
         (22, "unknown_item"), (23, "empty_text"), (24, "duplicate"), (26, "short_text"), (27, "missing_title"),

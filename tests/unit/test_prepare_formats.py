@@ -21,12 +21,14 @@ def jsonl(path: Path, rows: list) -> None:
 def dpl_fixture(raw: Path) -> dict:
     meta = [{"asin": f"A{i}", "title": f"Book {i}", "description": f"About {i}."} for i in range(4)]
     jsonl(raw / "meta.jsonl", meta)
-    profile = [{"asin": f"A{i}", "rating": 4.0, "text": f"Old review {i}.", "timestamp": 100 + i, "title": "Ok"}
+    t0 = 1_600_000_000_000  # Unix ms, September 2020
+    profile = [{"asin": f"A{i}", "rating": 4.0, "text": f"Old review {i}.", "timestamp": t0 + i, "title": "Ok"}
                for i in range(3)]
     for split in ("train", "val", "test"):
         jsonl(raw / "Books" / f"{split}.jsonl", [
             {"user_id": f"u{u}", "profile": profile,
-             "data": {"asin": "A3", "rating": 5.0, "text": f"{split} text of u{u}", "timestamp": 900, "title": "Yes"}}
+             "data": {"asin": "A3", "rating": 5.0, "text": f"{split} text of u{u}", "timestamp": t0 + 900,
+                      "title": "Yes"}}
             for u in range(2)])
     return {"format": "dpl", "categories": ["Books"]}
 

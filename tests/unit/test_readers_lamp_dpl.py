@@ -16,10 +16,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from nextquill.config import DataConfig
 from nextquill.data.dpl import read_dpl
 from nextquill.data.lamp import LAMP_SYSTEM, LONGLAMP_SYSTEM, parse_date, read_lamp, read_longlamp
 from nextquill.data.schema import REVIEW_SYSTEM as SYSTEM
-from nextquill.data.schema import HistoryEntry, RejectLog
+from nextquill.data.schema import HistoryEntry, Ledger
+from nextquill.data.validate import Limits
+
+LIMITS = Limits.from_config(DataConfig())
+T0 = 1_600_000_000_000  # fixture timestamps are offsets from this moment (Unix ms, September 2020)
 
 
 def line(obj: object) -> bytes:
@@ -40,11 +45,11 @@ def write_json(path: Path, obj: object) -> Path:
     return path
 
 
-def reject_log() -> RejectLog:
-    return RejectLog(handle=io.StringIO())
+def reject_log() -> Ledger:
+    return Ledger(handle=io.StringIO())
 
 
-def reject_rows(rejects: RejectLog) -> list[dict]:
+def reject_rows(rejects: Ledger) -> list[dict]:
     return [json.loads(row) for row in rejects.handle.getvalue().splitlines()]
 
 
@@ -56,7 +61,8 @@ META = [{"asin": "A1", "title": "Dune", "description": "Desert planet."},
 
 
 def review(asin: str, text: str, timestamp: int, rating: object = 4.0, title: str = "Fine") -> dict:
-    return {"asin": asin, "rating": rating, "text": text, "timestamp": timestamp, "title": title}
+    stamp = T0 + timestamp if isinstance(timestamp, int) else timestamp  # a wrong type stays as it is
+    return {"asin": asin, "rating": rating, "text": text, "timestamp": stamp, "title": title}
 
 
 def dpl_row(user: str, data: dict, profile: list | None = None) -> dict:
@@ -80,7 +86,7 @@ def test_dpl_target_field_by_field(tmp_path):
     root = dpl_dir(tmp_path, [GOOD_1, dpl_row("u1", review("A2", "Second.", 700))])
     write_jsonl(root / "Books" / "val.jsonl", [dpl_row("u1", review("A3", "Val text.", 800))])
     rejects = reject_log()
-    targets = list(read_dpl(root, ["Books"], rejects))
+    targets = list(read_dpl(root, ["Books"], rejects, LIMITS))
     assert rejects.total == 0
     assert [t.example_id for t in targets] == ["Books/u1/train/0", "Books/u1/train/1", "Books/u1/val/0"]
     first = targets[0]
@@ -93,10 +99,10 @@ def test_dpl_target_field_by_field(tmp_path):
     assert first.history == (  # newest first
         HistoryEntry(fields=(("Item Title", "Ulysses"), ("Item Description", "One day in Dublin."),
                              ("Review Rating", "5.0"), ("Review Title", "Great"), ("Review Text", "new")),
-                     timestamp=300, relevance_text="Ulysses Great new"),
+                     timestamp=T0 + 300, relevance_text="Ulysses Great new"),
         HistoryEntry(fields=(("Item Title", "Emma"), ("Item Description", "A matchmaker."),
                              ("Review Rating", "3.0"), ("Review Title", "Meh"), ("Review Text", "old")),
-                     timestamp=100, relevance_text="Emma Meh old"))
+                     timestamp=T0 + 100, relevance_text="Emma Meh old"))
     assert targets[2].split == "val"
 
 
@@ -106,7 +112,7 @@ def test_dpl_gz_and_json_list_formats(tmp_path, caplog):
     write_json(tmp_path / "Movies_and_TV" / "test.json", [GOOD_2])
     rejects = reject_log()
     with caplog.at_level(logging.WARNING):
-        targets = list(read_dpl(tmp_path, ["Books", "Movies_and_TV"], rejects))
+        targets = list(read_dpl(tmp_path, ["Books", "Movies_and_TV"], rejects, LIMITS))
     assert [t.example_id for t in targets] == ["Books/u1/train/0", "Movies_and_TV/u2/test/0"]
     assert targets[1].question == (("Output Review Rating", "2.0"), ("Output Review Title", "No"))
     assert rejects.total == 0
@@ -116,7 +122,7 @@ def test_dpl_gz_and_json_list_formats(tmp_path, caplog):
 def test_dpl_meta_from_json_list(tmp_path):
     write_json(tmp_path / "meta.json", META)
     write_jsonl(tmp_path / "Books" / "train.jsonl", [GOOD_1])
-    assert [t.query[0][1] for t in read_dpl(tmp_path, ["Books"], reject_log())] == ["Dune"]
+    assert [t.query[0][1] for t in read_dpl(tmp_path, ["Books"], reject_log(), LIMITS)] == ["Dune"]
 
 
 BAD_DPL = {
@@ -127,11 +133,18 @@ BAD_DPL = {
                        "missing_field", "data.text"),
     "rating_five": (line(dpl_row("u9", review("A1", "x", 1, rating="five"))), "wrong_type", "data.rating"),
     "rating_bool": (line(dpl_row("u9", review("A1", "x", 1, rating=True))), "wrong_type", "data.rating"),
-    "profile_not_list": (line({**GOOD_1, "profile": "none"}), "wrong_type", "profile: expected list"),
+    "profile_not_list": (line({**GOOD_1, "profile": "none"}), "wrong_type", "profile: expected a list"),
     "profile_entry_type": (line(dpl_row("u9", review("A1", "x", 1), [review("A2", "y", "yesterday")])),
                            "wrong_type", "profile[0].timestamp"),
     "record_not_object": (line(["u9"]), "wrong_type", "record is a list"),
     "unknown_item": (line(dpl_row("u9", review("ZZ", "x", 1))), "unknown_item", "'ZZ'"),
+    "rating_nan": (b'{"user_id": "u9", "profile": [], "data": {"rating": NaN}}\n', "not_finite", "NaN"),
+    "rating_range": (line(dpl_row("u9", review("A1", "x", 1, rating=7))), "out_of_range", "data.rating"),
+    "timestamp_negative": (line(dpl_row("u9", {**review("A1", "x", 1), "timestamp": -5})), "bad_timestamp",
+                           "data.timestamp"),
+    "control_text": (line(dpl_row("u9", review("A1", "\x00\u200b" * 150, 1))), "no_real_text", "data.text"),
+    "surrogate": (b'{"user_id": "u9", "profile": [], "data": {"asin": "A1", "rating": 4, "text": "a\\ud800b", '
+                  b'"timestamp": 1600000000000, "title": "t"}}\n', "invalid_unicode", "U+D800"),
     "empty_text": (line(dpl_row("u9", review("A1", "  \n ", 1))), "empty_text", "data.text"),
     "duplicate": (line({**GOOD_1, "profile": []}), "duplicate", "'A1'"),
     "blank_line": (b"\n", "empty_line", ""),
@@ -144,7 +157,7 @@ def test_dpl_bad_jsonl_record(tmp_path, kind):
     bad, reason, detail = BAD_DPL[kind]
     root = dpl_dir(tmp_path, [GOOD_1, bad, GOOD_2])
     rejects = reject_log()
-    targets = list(read_dpl(root, ["Books"], rejects))
+    targets = list(read_dpl(root, ["Books"], rejects, LIMITS))
     assert [t.example_id for t in targets] == ["Books/u1/train/0", "Books/u2/train/0"]
     assert dict(rejects.counts) == {reason: 1}
     (row,) = reject_rows(rejects)
@@ -156,12 +169,12 @@ def test_dpl_unknown_profile_item_drops_only_that_entry(tmp_path):
     profile = [review("A2", "kept", 100), review("GONE", "dropped", 200), review("A3", "kept too", 300)]
     root = dpl_dir(tmp_path, [GOOD_2, dpl_row("u1", review("A1", "Fine.", 400), profile)])
     rejects = reject_log()
-    targets = list(read_dpl(root, ["Books"], rejects))
+    targets = list(read_dpl(root, ["Books"], rejects, LIMITS))
     assert len(targets) == 2
     assert [entry.fields[-1][1] for entry in targets[1].history] == ["kept too", "kept"]
-    assert dict(rejects.counts) == {"unknown_item": 1}
+    assert dict(rejects.counts) == {} and dict(rejects.entry_drops) == {"unknown_item": 1}
     (row,) = reject_rows(rejects)
-    assert (row["line"], row["reason"]) == (2, "unknown_item")
+    assert (row["line"], row["reason"], row["scope"]) == (2, "unknown_item", "history_entry")
     assert "profile[1].asin 'GONE'" in row["detail"] and "dropped" in row["detail"]
 
 
@@ -170,7 +183,7 @@ def test_dpl_bad_meta_rows_are_rejected(tmp_path):
     meta = [META[0], b"{oops\n", {"asin": "A2", "title": "Emma"}, {**META[0], "title": "Dune again"}, *META[1:]]
     root = dpl_dir(tmp_path, [GOOD_1, GOOD_2], meta=meta)
     rejects = reject_log()
-    targets = list(read_dpl(root, ["Books"], rejects))
+    targets = list(read_dpl(root, ["Books"], rejects, LIMITS))
     assert targets[0].query[0] == ("Item Title", "Dune")  # the first row of an asin wins
     assert len(targets) == 2
     assert dict(rejects.counts) == {"malformed_json": 1, "missing_field": 1, "duplicate": 1}
@@ -183,32 +196,34 @@ def test_dpl_bad_record_in_json_list_reports_0_based_index(tmp_path):
     write_jsonl(tmp_path / "meta.jsonl", META)
     path = write_json(tmp_path / "Books" / "train.json", [GOOD_1, "not a record", {**GOOD_2, "user_id": 7}, GOOD_2])
     rejects = reject_log()
-    assert [t.user_id for t in read_dpl(tmp_path, ["Books"], rejects)] == ["u1", "u2"]
+    assert [t.user_id for t in read_dpl(tmp_path, ["Books"], rejects, LIMITS)] == ["u1", "u2"]
     assert dict(rejects.counts) == {"wrong_type": 2}
     rows = reject_rows(rejects)
     assert [(r["file"], r["line"]) for r in rows] == [(str(path), 1), (str(path), 2)]
     assert all("(0-based)" in r["detail"] for r in rows)
-    assert "user_id: expected str, got int" in rows[1]["detail"]
+    assert "user_id: expected a string id, got int" in rows[1]["detail"]
 
 
-@pytest.mark.parametrize(("content", "problem"), [(b"[{]", "not valid JSON"), (b'["\xff"]', "not valid UTF-8"),
-                                                  (b'{"a": 1}', "expected a list")])
+@pytest.mark.parametrize(("content", "problem"), [(b"[{]", r"byte 2: \] does not close"),
+                                                  (b'{"a": 1}', "expected a JSON list"),
+                                                  (b"\xff\xfe[\x00]\x00", "UTF-16"),
+                                                  (b"[] []", "unexpected data after the end")])
 @pytest.mark.reliability
 def test_dpl_broken_json_list_file_is_a_hard_error(tmp_path, content, problem):
     write_jsonl(tmp_path / "meta.jsonl", META)
     (tmp_path / "Books").mkdir()
     (tmp_path / "Books" / "train.json").write_bytes(content)
     with pytest.raises(ValueError, match=problem) as err:
-        list(read_dpl(tmp_path, ["Books"], reject_log()))
+        list(read_dpl(tmp_path, ["Books"], reject_log(), LIMITS))
     assert "train.json" in str(err.value)
 
 
 def test_dpl_missing_meta_or_category_raises(tmp_path):
     with pytest.raises(FileNotFoundError, match="meta"):
-        list(read_dpl(tmp_path, ["Books"], reject_log()))
+        list(read_dpl(tmp_path, ["Books"], reject_log(), LIMITS))
     write_jsonl(tmp_path / "meta.jsonl", META)
     with pytest.raises(FileNotFoundError, match="Books"):
-        list(read_dpl(tmp_path, ["Books"], reject_log()))
+        list(read_dpl(tmp_path, ["Books"], reject_log(), LIMITS))
 
 
 # ---------------------------------------------------------------- LaMP
@@ -231,7 +246,7 @@ def test_lamp_target_field_by_field(tmp_path, caplog):
     write_json(tmp_path / "test_questions.json", [question("300")])  # test golds are not public
     rejects = reject_log()
     with caplog.at_level(logging.WARNING):
-        targets = list(read_lamp(tmp_path, "LaMP_4", rejects))
+        targets = list(read_lamp(tmp_path, "LaMP_4", rejects, LIMITS))
     assert rejects.total == 0
     assert any("test_outputs.json not found" in r.message for r in caplog.records)
     assert [(t.example_id, t.split) for t in targets] == [("LaMP_4/train/100", "train"), ("LaMP_4/val/200", "val")]
@@ -254,7 +269,7 @@ def test_lamp_profiles_without_full_dates_keep_published_order(tmp_path):
                {"id": "c", "text": "third"}]
     write_json(tmp_path / "train_questions.json", [question("1", profile=profile)])
     write_json(tmp_path / "train_outputs.json", golds(("1", "a tweet"), task="LaMP_7"))
-    (target,) = read_lamp(tmp_path, "LaMP_7", reject_log())
+    (target,) = read_lamp(tmp_path, "LaMP_7", reject_log(), LIMITS)
     assert [e.fields for e in target.history] == [(("Tweet", "first"),), (("Tweet", "second"),), (("Tweet", "third"),)]
     assert [e.timestamp for e in target.history] == [parse_date("2012-01-01"), None, None]
 
@@ -263,22 +278,22 @@ def test_lamp_numeric_scores_and_unknown_task(tmp_path):
     profile = [{"id": "a", "text": "ok", "score": "4"}, {"id": "b", "text": "great", "score": 5}]
     write_json(tmp_path / "train_questions.json", [question("1", profile=profile)])
     write_json(tmp_path / "train_outputs.json", golds(("1", "5"), task="LaMP_3"))
-    (target,) = read_lamp(tmp_path, "LaMP_3", reject_log())
-    assert [e.fields for e in target.history] == [(("Review Text", "ok"), ("Rating", "4")),
+    (target,) = read_lamp(tmp_path, "LaMP_3", reject_log(), LIMITS)
+    assert [e.fields for e in target.history] == [(("Review Text", "ok"), ("Rating", "4.0")),
                                                   (("Review Text", "great"), ("Rating", "5.0"))]
     with pytest.raises(ValueError, match="unknown task 'LaMP_9'"):
-        list(read_lamp(tmp_path, "LaMP_9", reject_log()))
+        list(read_lamp(tmp_path, "LaMP_9", reject_log(), LIMITS))
     with pytest.raises(ValueError, match="golds are for task 'LaMP_3'"):
-        list(read_lamp(tmp_path, "LaMP_4", reject_log()))
+        list(read_lamp(tmp_path, "LaMP_4", reject_log(), LIMITS))
 
 
 BAD_LAMP = {
     "missing_field": ({"id": "9", "profile": []}, "missing_field", "input"),
-    "profile_not_list": ({**question("9"), "profile": {"id": "x"}}, "wrong_type", "profile: expected list"),
+    "profile_not_list": ({**question("9"), "profile": {"id": "x"}}, "wrong_type", "profile: expected a list"),
     "profile_field_type": (question("9", profile=[{"id": "x", "text": ["a"], "title": "t"}]), "wrong_type",
                            "profile[0].text"),
     "profile_field_missing": (question("9", profile=[{"id": "x", "text": "a"}]), "missing_field", "profile[0].title"),
-    "id_type": ({**question("9"), "id": 9.5}, "wrong_type", "id: expected str or int, got float"),
+    "id_type": ({**question("9"), "id": 9.5}, "wrong_type", "id: expected a string or integer id, got float"),
     "empty_input": ({**question("9"), "input": ""}, "empty_text", "input"),
     "empty_output": (question("empty"), "empty_text", "output of id 'empty'"),
     "duplicate": (question("1"), "duplicate", "id '1'"),
@@ -294,7 +309,7 @@ def test_lamp_bad_question(tmp_path, kind):
     path = write_json(tmp_path / "dev_questions.json", [question("1"), bad, question("2")])
     write_json(tmp_path / "dev_outputs.json", golds(("1", "h1"), ("2", "h2"), ("9", "h9"), ("empty", " ")))
     rejects = reject_log()
-    assert [t.example_id for t in read_lamp(tmp_path, "LaMP_4", rejects)] == ["LaMP_4/val/1", "LaMP_4/val/2"]
+    assert [t.example_id for t in read_lamp(tmp_path, "LaMP_4", rejects, LIMITS)] == ["LaMP_4/val/1", "LaMP_4/val/2"]
     assert dict(rejects.counts) == {reason: 1}
     (row,) = reject_rows(rejects)
     assert (row["file"], row["line"], row["reason"]) == (str(path), 1, reason)
@@ -308,7 +323,7 @@ def test_lamp_bad_golds_are_rejected(tmp_path):
     outputs["golds"][1:1] = ["oops", {"id": "2"}]
     path = write_json(tmp_path / "train_outputs.json", outputs)
     rejects = reject_log()
-    targets = list(read_lamp(tmp_path, "LaMP_4", rejects))
+    targets = list(read_lamp(tmp_path, "LaMP_4", rejects, LIMITS))
     assert [(t.item_id, t.target) for t in targets] == [("1", "h1"), ("3", "h3")]
     assert dict(rejects.counts) == {"wrong_type": 1, "missing_field": 1, "duplicate": 1, "no_gold": 1}
     rows = reject_rows(rejects)
@@ -319,9 +334,8 @@ def test_lamp_bad_golds_are_rejected(tmp_path):
 
 
 @pytest.mark.parametrize(("name", "content", "problem"), [
-    ("train_questions.json", b"[{", "not valid JSON"),
-    ("train_questions.json", b'[{"id": "\xfe"}]', "not valid UTF-8"),
-    ("train_outputs.json", b"[]", "expected a dict"),
+    ("train_questions.json", b'[{"id": [}]', "does not close"),
+    ("train_outputs.json", b"[]", "not a JSON object"),
     ("train_outputs.json", b'{"task": "LaMP_4"}', "'golds'")])
 @pytest.mark.reliability
 def test_lamp_broken_file_is_a_hard_error(tmp_path, name, content, problem):
@@ -329,7 +343,7 @@ def test_lamp_broken_file_is_a_hard_error(tmp_path, name, content, problem):
     write_json(tmp_path / "train_outputs.json", golds(("1", "h1")))
     (tmp_path / name).write_bytes(content)
     with pytest.raises(ValueError, match=problem) as err:
-        list(read_lamp(tmp_path, "LaMP_4", reject_log()))
+        list(read_lamp(tmp_path, "LaMP_4", reject_log(), LIMITS))
     assert name in str(err.value)
 
 
@@ -345,7 +359,7 @@ def product(reviewer: str, output: str, **extra: object) -> dict:
 def test_longlamp_product_review_jsonl(tmp_path):
     write_jsonl(tmp_path / "train.jsonl", [product("R1", "Bright lamp."), product("R2", "Dim lamp.")])
     rejects = reject_log()
-    targets = list(read_longlamp(tmp_path, "product_review", rejects))
+    targets = list(read_longlamp(tmp_path, "product_review", rejects, LIMITS))
     assert rejects.total == 0
     assert [(t.example_id, t.user_id, t.item_id) for t in targets] == [
         ("product_review/train/train-0", "R1", "train-0"), ("product_review/train/train-1", "R2", "train-1")]
@@ -358,7 +372,7 @@ def test_longlamp_product_review_jsonl(tmp_path):
         HistoryEntry(fields=(("Rating", "5.0"), ("Review Summary", "Nice"), ("Product Description", "A kettle."),
                              ("Review Text", "Boils fast.")), timestamp=None,
                      relevance_text="Nice A kettle. Boils fast."),
-        HistoryEntry(fields=(("Rating", "2"), ("Review Summary", "Meh"), ("Product Description", "A toaster."),
+        HistoryEntry(fields=(("Rating", "2.0"), ("Review Summary", "Meh"), ("Product Description", "A toaster."),
                              ("Review Text", "Burns bread.")), timestamp=None,
                      relevance_text="Meh A toaster. Burns bread."))
 
@@ -371,7 +385,7 @@ def test_longlamp_abstract_generation_parquet(tmp_path):
     path = tmp_path / "val.parquet"
     pq.write_table(pa.Table.from_pylist(rows), path)
     rejects = reject_log()
-    (target,) = read_longlamp(tmp_path, "abstract_generation", rejects)
+    (target,) = read_longlamp(tmp_path, "abstract_generation", rejects, LIMITS)
     assert (target.example_id, target.user_id, target.split) == ("abstract_generation/val/val-0", "val-0", "val")
     assert target.history == (HistoryEntry(fields=(("Paper Title", "Trees"), ("Paper Abstract", "We study trees.")),
                                            relevance_text="Trees We study trees."),)
@@ -386,7 +400,7 @@ def test_longlamp_topic_writing_json_list_with_ids_and_dates(tmp_path):
                {"summary": "new", "content": "New post.", "date": "2020-07-04T12:00:00"}]
     write_json(tmp_path / "test.json", [{"id": 41, "input": "Summary: a walk", "output": "I walked.",
                                          "profile": profile}])
-    (target,) = read_longlamp(tmp_path, "topic_writing", reject_log())
+    (target,) = read_longlamp(tmp_path, "topic_writing", reject_log(), LIMITS)
     assert (target.example_id, target.item_id, target.user_id) == ("topic_writing/test/41", "41", "test-0")
     assert [e.fields for e in target.history] == [(("Post Summary", "new"), ("Post Content", "New post.")),
                                                   (("Post Summary", "old"), ("Post Content", "Old post."))]
@@ -398,10 +412,10 @@ BAD_LONGLAMP = {
     "invalid_utf8": (b'{"reviewerId": "R\xc3\x289"}\n', "invalid_utf8", "byte"),
     "missing_field": (line({k: v for k, v in product("R9", "x").items() if k != "reviewerId"}), "missing_field",
                       "reviewerId"),
-    "wrong_type": (line({**product("R9", "x"), "profile": "none"}), "wrong_type", "profile: expected list"),
+    "wrong_type": (line({**product("R9", "x"), "profile": "none"}), "wrong_type", "profile: expected a list"),
     "wrong_rating": (line({**product("R9", "x"), "profile": [{**product("R9", "x")["profile"][0], "overall": [5]}]}),
                      "wrong_type", "profile[0].overall"),
-    "id_type": (line(product("R9", "x", id={"n": 1})), "wrong_type", "id: expected str or int, got dict"),
+    "id_type": (line(product("R9", "x", id={"n": 1})), "wrong_type", "id: expected a string or integer id, got dict"),
     "empty_text": (line(product("R9", "")), "empty_text", "output"),
     "duplicate_id": (line(product("R9", "other text", id="a")), "duplicate", "id 'a'"),
     "duplicate_content": (line(product("R1", "First.")), "duplicate", "same input and output"),
@@ -415,7 +429,7 @@ def test_longlamp_bad_jsonl_record(tmp_path, kind):
     first = product("R1", "First.", id="a") if kind == "duplicate_id" else product("R1", "First.")
     path = write_jsonl(tmp_path / "train.jsonl.gz", [first, bad, product("R2", "Third.")])
     rejects = reject_log()
-    targets = list(read_longlamp(tmp_path, "product_review", rejects))
+    targets = list(read_longlamp(tmp_path, "product_review", rejects, LIMITS))
     assert [(t.user_id, t.target) for t in targets] == [("R1", "First."), ("R2", "Third.")]
     assert targets[1].item_id == "train-2"  # the position in the file, not among kept records
     assert dict(rejects.counts) == {reason: 1}
@@ -426,9 +440,9 @@ def test_longlamp_bad_jsonl_record(tmp_path, kind):
 
 def test_longlamp_unknown_task_and_missing_folder(tmp_path):
     with pytest.raises(ValueError, match="unknown task"):
-        list(read_longlamp(tmp_path, "email_generation", reject_log()))
+        list(read_longlamp(tmp_path, "email_generation", reject_log(), LIMITS))
     with pytest.raises(FileNotFoundError):
-        list(read_longlamp(tmp_path / "absent", "topic_writing", reject_log()))
+        list(read_longlamp(tmp_path / "absent", "topic_writing", reject_log(), LIMITS))
 
 
 @pytest.mark.parametrize(("value", "expected"), [

@@ -153,16 +153,19 @@ def test_pyfunc_renders_history_prompts_like_training(first):
 
     from nextquill.data.prompts import render_prompt
     from nextquill.data.schema import REVIEW_SYSTEM, HistoryEntry, Target
+    from nextquill.serving.inputs import Limits, check_row
 
     served = mlflow.pyfunc.load_model("models:/nq-first@champion").unwrap_python_model()
+    limits = Limits.from_config(served.config)
     row = {"history": ["Loved it.", json.dumps({"text": "Too long.", "title": "Meh", "rating": 2.0})],
            "item_title": "Orbit", "item_description": "A novel.", "rating": 5.0, "review_title": "Yes"}
     target = Target("serving", "", "test", "", "", (("Item Title", "Orbit"), ("Item Description", "A novel.")),
                     (("Output Review Rating", "5.0"), ("Output Review Title", "Yes")), "", (), REVIEW_SYSTEM)
     history = [HistoryEntry((("Review Text", "Loved it."),)),
                HistoryEntry((("Review Rating", "2.0"), ("Review Title", "Meh"), ("Review Text", "Too long.")))]
-    assert served.build_prompt(row) == render_prompt(served.tokenizer, target, history, "")
-    assert "None" in served.build_prompt({**row, "history": []})  # the H=∅ literal, as in training
+    assert served.build_prompt(check_row(row, 0, limits)) == render_prompt(served.tokenizer, target, history, "")
+    # the H=∅ literal, as in training
+    assert "None" in served.build_prompt(check_row({**row, "history": []}, 0, limits))
 
 
 def versions(client, name: str, scores: list[tuple[float, int, str]]) -> list[str]:
