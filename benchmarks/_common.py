@@ -84,7 +84,7 @@ def load(spec: str, device: str, seed: int = 0):
                              tie_word_embeddings=True, bos_token_id=EOS, eos_token_id=EOS, pad_token_id=PAD)
         model, tokenizer = LlamaForCausalLM(config), TinyTokenizer()
     else:
-        from nextquill.modeling import load_model
+        from nextquill.model.loading import load_model
 
         model, tokenizer = load_model(ROOT / "models" / "base" if spec == "embedded" else spec, dtype="float32")
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id

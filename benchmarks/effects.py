@@ -1,4 +1,4 @@
-"""Effect estimation (`nextquill.estimate.estimate`): batched and length-sorted, against one row at a time and
+"""Effect estimation (`nextquill.model.estimate.estimate`): batched and length-sorted, against one row at a time and
 against the ceiling, a plain no-grad forward of the same batches.
 
 `batched`: `estimate(..., batch_size=--batch)` over all rows. `one_at_a_time`: the same function with
@@ -21,9 +21,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
-from nextquill.collator import CausalPairCollator  # noqa: E402
-from nextquill.estimate import estimate, length_sorted_batches  # noqa: E402
-from nextquill.trainer import LossSettings, answer_logits  # noqa: E402
+from nextquill.config import load_params  # noqa: E402
+from nextquill.model.collator import CausalPairCollator  # noqa: E402
+from nextquill.model.estimate import estimate, length_sorted_batches  # noqa: E402
+from nextquill.model.views import WeightSettings, answer_logits  # noqa: E402
 
 
 def forward_only(model, rows: list[dict], batch_size: int, pad_id: int, device: str) -> None:
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     model.eval()
     rows = (C.prepared_rows(args.data, args.rows, args.seed) if args.data else
             C.synthetic_rows(args.rows, tuple(args.prompt_range), tuple(args.target_range), vocab, args.seed))
-    settings = LossSettings(objective="nextquill")
+    settings = WeightSettings.from_effects(load_params(C.ROOT / "params.yaml").effects)
 
     def run_estimate(batch_size: int, subset: list[dict] = rows):
         with C.autocast(args.device):

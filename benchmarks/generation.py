@@ -1,4 +1,4 @@
-"""Generation (`nextquill.evaluate.generate`): batched, length-sorted prompts against one prompt at a time.
+"""Generation (`nextquill.evaluation.metrics.generate`): batched, length-sorted prompts against one prompt at a time.
 
 Greedy with repetition penalty 1.2 (the evaluate stage's decoding), on synthetic with-history prompts of
 realistic, varied lengths from a seeded RNG. Throughput counts generated tokens (up to and including the first
@@ -17,7 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
-from nextquill.evaluate import Decoding, generate  # noqa: E402
+from nextquill.config import load_params  # noqa: E402
+from nextquill.model.generation import Decoding, generate  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = (C.prepared_rows(args.data, args.prompts, args.seed) if args.data else
             C.synthetic_rows(args.prompts, tuple(args.prompt_range), (1, 1), vocab, args.seed))
     prompts = [r["prompt_ids_with"] for r in rows]
-    decoding = Decoding(max_new_tokens=args.max_new_tokens, repetition_penalty=1.2, do_sample=False)
+    decoding = Decoding.from_config(load_params(C.ROOT / "params.yaml").eval, max_new_tokens=args.max_new_tokens)
     eos = tokenizer.eos_token_id
 
     def run(batch_size: int, decoding: Decoding = decoding):
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             texts = generate(model, tokenizer, prompts, decoding, batch_size)
         return texts, sum(counts)
 
-    prefill = Decoding(max_new_tokens=1, repetition_penalty=1.2, do_sample=False)
+    prefill = Decoding.from_config(load_params(C.ROOT / "params.yaml").eval, max_new_tokens=1)
 
     (single, n_single), (batched, n_batched) = run(1), run(args.batch)
     same = sum(a == b for a, b in zip(single, batched, strict=True))

@@ -29,7 +29,7 @@ VARIANTS = ("official", "ours", "context_sft")
 
 
 def official_loss(model, rows: list[dict], pad_id: int, length: int, alpha=0.1, delta=0.05, lam=0.9, eps=0.1):
-    """NextQuill loss the way the official code computes it (method.md §6 code form, §11 padding).
+    """NextQuill loss the way the official code computes it (docs/method.md: losses in code form, padding).
 
     One difference: position ids restart at 0 after the left padding (the official forward passes none), so
     that the loss can equal ours; it costs nothing.
@@ -69,8 +69,9 @@ def build(args):
     """Model, rows, and one zero-argument loss function per variant."""
     from transformers import TrainingArguments
 
-    from nextquill.collator import CausalPairCollator
-    from nextquill.trainer import LossSettings, NextQuillTrainer
+    from nextquill.config import load_params
+    from nextquill.model.collator import CausalPairCollator
+    from nextquill.model.trainer import LossSettings, NextQuillTrainer
 
     model, _, pad, vocab = C.load(args.model, args.device, args.seed)
     if args.lora:
@@ -93,7 +94,8 @@ def build(args):
                               use_cpu=args.device == "cpu", remove_unused_columns=False, disable_tqdm=True)
 
     def ours(objective: str, views: tuple[str, ...]):
-        trainer = NextQuillTrainer(model=model, args=targs, settings=LossSettings(objective))
+        settings = LossSettings.from_params(load_params(C.ROOT / "params.yaml"), objective=objective)
+        trainer = NextQuillTrainer(model=model, args=targs, settings=settings)
         collate = CausalPairCollator(pad, views)
 
         def loss():

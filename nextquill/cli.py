@@ -32,7 +32,7 @@ def read_history(path: Path, limits) -> list[str]:
     Every line is checked as the served model checks a history entry; a bad line is a `CliError` naming
     the file, the line and what was expected.
     """
-    from nextquill.serving.inputs import RequestError, history_entry
+    from nextquill.mlops.requests import RequestError, history_entry
 
     try:
         data = path.read_bytes()
@@ -93,10 +93,9 @@ def check_model_uri(client, uri: str) -> None:
 
 def serving_limits(params: Params):
     """The request limits the register stage gives a model registered with these params."""
-    from nextquill.serving.inputs import Limits
+    from nextquill.mlops.requests import Limits, serving_config
 
-    return Limits(tuple(params.data.rating_range), params.registry.max_new_tokens_limit,
-                  params.registry.max_request_rows, params.registry.max_request_chars)
+    return Limits.from_config(serving_config(params))
 
 
 def generate(args: argparse.Namespace) -> int:
@@ -104,8 +103,8 @@ def generate(args: argparse.Namespace) -> int:
     import pandas as pd
     from mlflow.exceptions import MlflowException
 
-    from nextquill.serving.inputs import RequestError, check_request, max_new_tokens
-    from nextquill.tracking import configure
+    from nextquill.mlops.requests import RequestError, check_request, max_new_tokens
+    from nextquill.mlops.tracking import configure
 
     params = _params(args)
     if args.prompt is None and args.item_title is None:
@@ -161,8 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from nextquill.mlops.tracking import TrackingUnavailable
     from nextquill.stages._cli import quiet_telemetry
-    from nextquill.tracking import TrackingUnavailable
 
     args = build_parser().parse_args(argv)
     quiet_telemetry()

@@ -1,13 +1,13 @@
 """The comparison: every method of the paper's table, trained and evaluated on the same data and decoding.
 
-One method = overrides of `params.yaml` plus where its inputs come from; the stage code is the pipeline's
-own (`prepare`, `effects`, `train`, `evaluate`), writing into `comparison/runs/<method>/` instead of the
-default outputs. `comparison/dvc.yaml` runs each method as one DVC matrix stage (cached: only methods
-whose inputs changed re-run) and then `table`, which writes `comparison/results.{md,json}`: methods ×
-metrics × categories, with the relative change over ContextSFT, and the DCE diagnostics of each model.
+`comparison/dvc.yaml` runs each method as one DVC matrix stage through the entry module of its kind
+(`nextquill.comparison.zero_shot`, `.trained`, `.derived`; cached: only methods whose inputs changed
+re-run), then `nextquill.comparison.table`, which writes `comparison/results.{md,json}`. This command
+runs one method by hand, whatever its kind, or the table:
 
     dvc repro comparison/dvc.yaml          # all methods, then the table
     python -m nextquill.compare run sft    # one method by hand
+    python -m nextquill.compare table
 """
 
 from __future__ import annotations
@@ -16,210 +16,28 @@ import argparse
 import json
 import logging
 import sys
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from nextquill.config import ConfigError, Params, load_params
-from nextquill.io import write_json
-from nextquill.paths import Paths
-
-RUNS = Path("comparison") / "runs"
-METRICS = ("rouge1", "rougeL", "meteor", "bleu")
-BASELINE = "context_sft"
+from nextquill.comparison.methods import METHODS, Method
+from nextquill.config import ConfigError, load_params
 
 
-@dataclass(frozen=True)
-class Method:
-    label: str  # the row of the table
-    overrides: dict[str, Any] = field(default_factory=dict)
-    trains: bool = True
-    own_prepared: bool = False  # prepares its own data (another history selection)
-    adapter_from: str | None = None  # decodes another method's adapter
-    reference_from: str | None = None  # θ_D = another method's adapter
-    steered: bool = False
-
-
-BASE = {"eval.model": "base"}
-METHODS: dict[str, Method] = {
-    "base_no_history": Method("Base model, no history", {**BASE, "eval.view": "without_history"}, trains=False),
-    "base_history": Method("Base model + history", {**BASE, "eval.view": "with_history"}, trains=False),
-    "base_steering": Method("Base model + history, Context Steering", {**BASE, "eval.view": "with_history"},
-                            trains=False, steered=True),
-    "sft": Method("SFT (no history)", {"train.objective": "sft"}),
-    "context_sft": Method("ContextSFT", {"train.objective": "context_sft"}),
-    "context_sft_relevance": Method("ContextSFT, relevance-retrieved history",
-                                    {"train.objective": "context_sft", "data.history_selection": "relevance"},
-                                    own_prepared=True),
-    "context_sft_steering": Method("ContextSFT, Context Steering decoding", {"train.objective": "context_sft"},
-                                   trains=False, adapter_from="context_sft", steered=True),
-    "mce_only": Method("MCE only", {"train.objective": "mce_only"}),
-    "dce_only": Method("DCE only", {"train.objective": "dce_only"}),
-    "mce_dce": Method("MCE + DCE (no L_p)", {"train.objective": "mce_dce"}),
-    "nextquill": Method("NextQuill (online DCE)", {"train.objective": "nextquill", "effects.estimator": "online"}),
-    "nextquill_reference": Method("NextQuill (reference θ_D DCE)",
-                                  {"train.objective": "nextquill", "effects.estimator": "reference"},
-                                  reference_from="context_sft"),
-    "nextquill_base": Method("NextQuill (base-model DCE)",
-                             {"train.objective": "nextquill", "effects.estimator": "base"}),
-}
-
-
-def method_params(name: str, params_file: Path) -> Params:
-    method = METHODS[name]
-    params = load_params(params_file)
-    overrides = dict(method.overrides)
-    if method.steered:
-        overrides["eval.steering"] = params.compare.steering
-    return load_params(params_file, overrides)
+def kind(method: Method) -> str:
+    """The comparison stage (and entry module) that runs `method`."""
+    if method.adapter_from or method.reference_from:
+        return "derived"
+    return "trained" if method.trains else "zero_shot"
 
 
 def run_method(name: str, root: Path, params_file: Path) -> dict:
-    """Train (if the method trains) and evaluate one method into `comparison/runs/<name>/`."""
-    import shutil
+    import importlib
 
-    from nextquill.stages import effects, evaluate, prepare, train
-
-    method, params = METHODS[name], method_params(name, params_file)
-    out = root / RUNS / name
-    paths = Paths(root, out=out, own_prepared=method.own_prepared,
-                  reference_dir=root / RUNS / method.reference_from / "models" / "adapter"
-                  if method.reference_from else None)
-    seconds: dict[str, float] = {}
-
-    def timed(step: str, fn, *args) -> None:
-        start = time.perf_counter()
-        fn(*args)
-        seconds[step] = round(time.perf_counter() - start, 1)
-
-    if method.own_prepared:
-        timed("prepare", prepare.run, params, paths)
-    if method.trains:
-        if params.effects.estimator != "online":
-            timed("effects", effects.run, params, paths)
-        timed("train", train.run, params, paths)
-    elif method.adapter_from:
-        shutil.copytree(root / RUNS / method.adapter_from / "models" / "adapter", paths.adapter, dirs_exist_ok=True)
-    timed("evaluate", evaluate.run, params, paths)
-    info = {"method": name, "label": method.label, "overrides": method_params_overrides(name, params),
-            "seed": params.base.seed, "seconds": seconds}
-    write_json(out / "method.json", info)
-    return info
-
-
-def method_params_overrides(name: str, params: Params) -> dict[str, Any]:
-    overrides = dict(METHODS[name].overrides)
-    if METHODS[name].steered:
-        overrides["eval.steering"] = params.eval.steering
-    return overrides
-
-
-def collect(root: Path, names: list[str]) -> list[dict]:
-    """Each finished run's metrics and timings, in the order of `names`; missing runs are reported, not skipped."""
-    rows = []
-    for name in names:
-        folder = root / RUNS / name
-        metrics_file, info_file = folder / "reports" / "metrics.json", folder / "method.json"
-        if not metrics_file.is_file() or not info_file.is_file():
-            raise FileNotFoundError(f"{folder}: no finished run for method {name!r} (missing metrics.json or "
-                                    f"method.json); run `dvc repro comparison/dvc.yaml`")
-        metrics, info = json.loads(metrics_file.read_text()), json.loads(info_file.read_text())
-        train_file = folder / "reports" / "train_metrics.json"
-        train = json.loads(train_file.read_text()) if train_file.is_file() else {}
-        lengths = output_lengths(folder / "data" / "eval" / "predictions.jsonl")
-        rows.append({"method": name, "label": info["label"], "seed": info["seed"], "seconds": info["seconds"],
-                     "overall": metrics["overall"], "by_category": metrics["by_category"],
-                     "diagnostics": metrics.get("diagnostics", {}), "train_loss": train.get("train_loss"),
-                     "steps": train.get("steps"), "lengths": lengths})
-    return rows
-
-
-def output_lengths(predictions: Path) -> dict[str, float]:
-    """Mean words per prediction and per reference, and how many predictions stop under 10 words."""
-    rows = [json.loads(line) for line in predictions.read_text().splitlines()] if predictions.is_file() else []
-    if not rows:
-        return {}
-    words = [len(r["prediction"].split()) for r in rows]
-    return {"prediction_words": sum(words) / len(rows),
-            "reference_words": sum(len(r["reference"].split()) for r in rows) / len(rows),
-            "short_predictions": sum(w < 10 for w in words)}
-
-
-def relative(value: float | None, base: float | None) -> float | None:
-    """Relative change in percent; None when either side is missing or the baseline is 0."""
-    if value is None or base is None or base == 0:
-        return None
-    return 100.0 * (value - base) / base
-
-
-def build_table(rows: list[dict]) -> dict:
-    """The JSON table: per method, overall and per-category metrics with the change over ContextSFT."""
-    base = next((r for r in rows if r["method"] == BASELINE), None)
-    table = []
-    for r in rows:
-        entry = {k: r.get(k) for k in ("method", "label", "seed", "seconds", "train_loss", "steps", "diagnostics",
-                                       "lengths")}
-        entry["overall"] = {m: r["overall"].get(m) for m in METRICS} | {"n": r["overall"].get("n")}
-        entry["by_category"] = {c: {m: v.get(m) for m in METRICS} for c, v in r["by_category"].items()}
-        if base is not None:
-            entry["vs_context_sft_pct"] = {m: relative(r["overall"].get(m), base["overall"].get(m)) for m in METRICS}
-            entry["by_category_vs_context_sft_pct"] = {
-                c: {m: relative(v.get(m), base["by_category"].get(c, {}).get(m)) for m in METRICS}
-                for c, v in r["by_category"].items()}
-        table.append(entry)
-    return {"baseline": BASELINE if base is not None else None, "metrics": list(METRICS), "methods": table}
-
-
-def _fmt(value: float | None, pct: bool = False) -> str:
-    if value is None or value != value:  # None or NaN
-        return "–"
-    return f"{value:+.1f}%" if pct else f"{value:.4f}" if abs(value) < 1 else f"{value:.2f}"
-
-
-def markdown(table: dict) -> str:
-    """The Markdown version of `build_table`: overall, per category, and the DCE diagnostics."""
-    methods = table["methods"]
-    lines = ["| method | " + " | ".join(METRICS) + " | ROUGE-1 vs ContextSFT | words | outputs < 10 words "
-             "| train s | eval s |", "|---|" + "---:|" * (len(METRICS) + 5)]
-    for m in methods:
-        cells = [_fmt(m["overall"][k]) for k in METRICS]
-        delta = _fmt((m.get("vs_context_sft_pct") or {}).get("rouge1"), pct=True)
-        lengths = m.get("lengths") or {}
-        words = f"{lengths['prediction_words']:.0f}" if lengths else "–"
-        lines.append(f"| {m['label']} | " + " | ".join(cells) + f" | {delta} | {words} | "
-                     f"{lengths.get('short_predictions', '–')} | "
-                     f"{m['seconds'].get('train', 0):.0f} | {m['seconds'].get('evaluate', 0):.0f} |")
-    categories = sorted({c for m in methods for c in m["by_category"]})
-    lines += ["", "| method | " + " | ".join(f"{c} R-1 | {c} R-L" for c in categories) + " |",
-              "|---|" + "---:|" * (2 * len(categories))]
-    for m in methods:
-        cells = [" | ".join(_fmt(m["by_category"].get(c, {}).get(k)) for k in ("rouge1", "rougeL"))
-                 for c in categories]
-        lines.append(f"| {m['label']} | " + " | ".join(cells) + " |")
-    lines += ["", "| model whose DCE is scored | ROC-AUC | R-precision | precision@10% | precision at δ | "
-              "recall at δ |", "|---|---:|---:|---:|---:|---:|"]
-    for m in methods:
-        d = m["diagnostics"]
-        same_model = METHODS[m["method"]].steered or m["method"] == "base_no_history"
-        if d and not same_model:  # decoding variants score the same model as their source run
-            lines.append(f"| {m['label']} | " + " | ".join(_fmt(d.get(k)) for k in (
-                "roc_auc", "r_precision", "precision_at_10pct", "precision_at_delta", "recall_at_delta")) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def write_table(root: Path, params: Params) -> dict:
-    names = [*params.compare.zero_shot, *params.compare.methods, *params.compare.derived]
-    table = build_table(collect(root, names))
-    write_json(root / "comparison" / "results.json", table)
-    from nextquill.io import atomic_open
-
-    with atomic_open(root / "comparison" / "results.md") as handle:
-        handle.write(markdown(table))
-    return table
+    module = importlib.import_module(f"nextquill.comparison.{kind(METHODS[name])}")
+    return module.run(name, root, params_file)
 
 
 def main(argv: list[str] | None = None) -> int:
+    from nextquill.comparison.table import write_table
     from nextquill.stages._cli import quiet_telemetry
 
     parser = argparse.ArgumentParser(prog="python -m nextquill.compare", description=__doc__.split("\n")[0])

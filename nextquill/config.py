@@ -136,7 +136,7 @@ class DataConfig(_Section):
         "recent", description="recent: newest first; relevance: ranked by the embedded MiniLM encoder."
     )
     empty_history: str = Field("None", description="What replaces the history block in the H=∅ view.")
-    max_prompt_tokens: int = Field(1024, ge=16, description="Prompt budget (official code: 2048).")
+    max_prompt_tokens: int = Field(768, ge=16, description="Prompt budget (official code: 2048).")
     max_target_tokens: int = Field(256, ge=2, description="Target budget incl. eos; longer targets are cut, counted.")
     max_reject_fraction: float = Field(0.05, ge=0.0, le=1.0, description="Fail when more input records are rejected.")
     rating_range: tuple[float, float] = Field(
@@ -184,7 +184,8 @@ class EffectsConfig(_Section):
         "base are computed once by the `effects` stage.",
     )
     weighting: Literal["threshold", "js"] = Field(
-        "threshold", description="threshold: lam if DCE > delta else eps (official code); js: soft Jensen-Shannon.",
+        "threshold", description="threshold: lam if DCE > delta else eps (official code); js: soft Jensen-Shannon "
+        "weights, detached (no gradient flows through them, unlike the official code's).",
     )
     delta: float = Field(0.05, description="DCE threshold δ on the gold-token probability gain (official: 0.05).")
     lam: float = Field(0.9, gt=0, description="Weight λ of preference-bearing tokens (official: 0.9).")
@@ -202,8 +203,12 @@ class LoraSettings(_Section):
     enabled: bool = Field(True, description="LoRA adapters through peft; false = full fine-tuning.")
     r: int = Field(8, ge=1, description="LoRA rank (official first commit: 8).")
     alpha: int = Field(16, ge=1, description="LoRA alpha (official first commit: 16).")
-    dropout: float = Field(0.05, ge=0, lt=1, description="LoRA dropout.")
-    target_modules: tuple[str, ...] = Field(("q_proj", "v_proj"), min_length=1, description="Modules to adapt.")
+    dropout: float = Field(0.0, ge=0, lt=1, description="LoRA dropout (official code: none). Must be 0 for "
+                           "objectives that run both views: two dropout masks would put noise into the MCE and DCE.")
+    target_modules: tuple[str, ...] = Field(
+        ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"), min_length=1,
+        description="Modules to adapt.",
+    )
 
 
 class TrainConfig(_Section):
@@ -214,16 +219,16 @@ class TrainConfig(_Section):
     alpha: float = Field(0.1, ge=0, description="Weight α of the causal alignment term L_p (official: 0.1).")
     weight_lp: bool = Field(False, description="Weight L_p by ω (paper) or not (official code).")
     lora: LoraSettings = LoraSettings()
-    learning_rate: float = Field(2e-4, gt=0, description="Peak learning rate (LoRA; official full FT: 5e-6).")
+    learning_rate: float = Field(1e-3, gt=0, description="Peak learning rate (LoRA; official full FT: 5e-6).")
     weight_decay: float = Field(0.025, ge=0, description="AdamW weight decay (official: 0.025).")
     warmup_ratio: float = Field(0.01, ge=0, lt=1, description="Linear warmup share (official: 0.01).")
     epochs: float = Field(1.0, gt=0, description="Passes over the training examples (official: 5).")
     max_steps: int = Field(-1, description="Stop after this many optimizer steps; -1 = use epochs.")
     batch_size: int = Field(2, ge=1, description="Examples per device and micro-batch.")
     grad_accum: int = Field(4, ge=1, description="Micro-batches per optimizer step (official: 16 at batch 1).")
-    max_examples: int | None = Field(None, ge=1, description="Train on a seeded sample of this many examples.")
-    logging_steps: int = Field(5, ge=1, description="Log every N optimizer steps.")
-    save_steps: int = Field(50, ge=1, description="Checkpoint every N optimizer steps.")
+    max_examples: int | None = Field(96, ge=1, description="Train on a seeded sample of this many examples.")
+    logging_steps: int = Field(1, ge=1, description="Log every N optimizer steps.")
+    save_steps: int = Field(4, ge=1, description="Checkpoint every N optimizer steps.")
     resume: Literal["auto", "never"] = Field("auto", description="auto: continue from the last checkpoint.")
     gradient_checkpointing: bool = Field(False, description="Trade compute for activation memory.")
 
@@ -236,7 +241,7 @@ class EvalConfig(_Section):
     view: Literal["auto", "with_history", "without_history"] = Field(
         "auto", description="Prompt view; auto = without history for the sft objective, with history otherwise.")
     split: Literal["val", "test"] = Field("test", description="Split to decode (the paper reports test).")
-    max_examples: int | None = Field(None, ge=1, description="Score a seeded sample of this many examples.")
+    max_examples: int | None = Field(60, ge=1, description="Score a seeded sample of this many examples.")
     batch_size: int = Field(8, ge=1, description="Prompts per generate() call, grouped by length.")
     max_new_tokens: int = Field(128, ge=1, description="Generation cap (official code: 2048).")
     repetition_penalty: float = Field(1.2, gt=0, description="Official protocol: 1.2.")
@@ -303,7 +308,7 @@ class CompareConfig(_Section):
         ("sft", "context_sft", "mce_only", "dce_only", "nextquill"), min_length=1,
         description="Trained methods; each is one DVC matrix stage.")
     derived: tuple[Derived, ...] = Field(
-        ("context_sft_steering", "nextquill_reference"),
+        ("context_sft_steering",),
         description="Methods built on the context_sft run (its adapter decoded with steering, or used as θ_D).")
     steering: float = Field(1.0, gt=0, description="Context Steering λ of the *_steering methods.")
 
@@ -328,6 +333,19 @@ class Params(_Section):
     registry: RegistryConfig = RegistryConfig()
     promote: PromoteConfig = PromoteConfig()
     compare: CompareConfig = CompareConfig()
+
+    @model_validator(mode="after")
+    def _one_dropout_mask(self) -> Params:
+        # The twin views of one example run as two forward passes; with dropout each would draw its own mask,
+        # so z_h - z_∅ (the MCE) and the online DCE weights would carry dropout noise, not the history's effect.
+        train = self.train
+        twin = train.objective in ("mce_only", "mce_dce", "nextquill") or (
+            train.objective == "dce_only" and self.effects.estimator == "online")
+        if twin and train.lora.enabled and train.lora.dropout > 0:
+            raise ValueError(f"train.lora.dropout = {train.lora.dropout} with objective {train.objective!r}, which "
+                             "runs the with- and without-history views as two passes with independent dropout masks; "
+                             "set train.lora.dropout: 0")
+        return self
 
 
 class ConfigError(ValueError):

@@ -34,7 +34,7 @@ def tiny_tokenizer(tmp_path_factory):
     from transformers import PreTrainedTokenizerFast
 
     from nextquill.config import SynthesizeConfig
-    from nextquill.synthetic.generate import generate_category
+    from nextquill.data.synthetic.generate import generate_category
 
     cfg = SynthesizeConfig(categories=("Books",), users_per_category=12, items_per_category=20, max_reviews=20)
     texts = [r["text"] for r in generate_category(cfg, "Books").reviews]

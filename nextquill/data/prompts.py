@@ -35,12 +35,17 @@ def _fields(fields, indent: str = "") -> str:
 
 
 def render_user_message(target: Target, history: Sequence[HistoryEntry] | None, empty: str) -> str:
-    """The user turn; `history=None` renders the no-history view."""
+    """The user turn; `history=None` renders the no-history view.
+
+    As in the official construction, the history block is followed by a blank line, while the no-history
+    literal is followed directly by the question part: `...:\nNone\n[Output Review Rating]: ...`.
+    """
     if history is None:
         block = f"{empty}\n"
     else:
-        block = "".join(f"[{target.entry_label} {i}]:\n{_fields(e.fields, '- ')}" for i, e in enumerate(history, 1))
-    return f"{_fields(target.query)}[{target.history_label}]:\n{block}\n{_fields(target.question)}"
+        entries = "".join(f"[{target.entry_label} {i}]:\n{_fields(e.fields, '- ')}" for i, e in enumerate(history, 1))
+        block = f"{entries}\n"
+    return f"{_fields(target.query)}[{target.history_label}]:\n{block}{_fields(target.question)}"
 
 
 def render_prompt(tokenizer, target: Target, history: Sequence[HistoryEntry] | None, empty: str) -> str:

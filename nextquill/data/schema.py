@@ -15,7 +15,7 @@ from typing import IO, Literal
 
 Split = Literal["train", "val", "test"]
 SPLITS: tuple[Split, ...] = ("train", "val", "test")
-# NextQuill's system line, verbatim from the official code (method.md section 11); its trailing newline is
+# NextQuill's system line, verbatim from the official code (docs/method.md, prompt format); its trailing newline is
 # part of it, since the official template adds none after the system text.
 REVIEW_SYSTEM = (
     "Given the title and description of an item, along with the user's past reviews and the output review "

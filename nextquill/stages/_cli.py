@@ -14,7 +14,7 @@ from typing import Any
 from nextquill.config import ConfigError, Params, load_params
 from nextquill.paths import Paths
 
-# Values platform.md verified to switch every tool's telemetry off; a user's own setting wins.
+# Values verified (docs/setup.md) to switch every tool's telemetry off; a user's own setting wins.
 TELEMETRY_OFF = {
     "DO_NOT_TRACK": "true",  # Prefect SDK and MLflow; MLflow honours only the literal "true"
     "MLFLOW_DISABLE_TELEMETRY": "true",

@@ -11,7 +11,7 @@ import sys
 
 from nextquill.config import Params
 from nextquill.io import atomic_dir
-from nextquill.modeling import ModelSource, export_base_model
+from nextquill.model.loading import ModelSource, export_base_model
 from nextquill.paths import Paths
 from nextquill.stages._cli import stage_main
 

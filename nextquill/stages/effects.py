@@ -25,7 +25,7 @@ def load_reference(base, paths: Paths):
     if (paths.reference / "adapter_config.json").is_file():
         return PeftModel.from_pretrained(base, paths.reference)
     if (paths.reference / "config.json").is_file():
-        from nextquill.modeling import load_model
+        from nextquill.model.loading import load_model
 
         return load_model(paths.reference)[0]
     raise FileNotFoundError(f"{paths.reference}: no reference model; run `dvc repro reference` with "
@@ -39,17 +39,16 @@ def run(params: Params, paths: Paths) -> dict:
     fx = params.effects
     columns = {"example_id": [], "dce": [], "weights": []}
     if fx.estimator != "online":
-        from nextquill.estimate import estimate
-        from nextquill.modeling import inference_device, load_model
-        from nextquill.stages.train import load_examples
-        from nextquill.trainer import LossSettings
+        from nextquill.model.estimate import estimate
+        from nextquill.model.examples import load_examples
+        from nextquill.model.loading import inference_device, load_model
+        from nextquill.model.views import WeightSettings
 
         rows = load_examples(paths.prepared / "train.parquet", params.train.max_examples, params.base.seed)
         model, tokenizer = load_model(paths.base_model, params.model.dtype)
         if fx.estimator == "reference":
             model = load_reference(model, paths)
-        settings = LossSettings(objective="nextquill", weighting=fx.weighting, delta=fx.delta, lam=fx.lam,
-                                eps=fx.eps)
+        settings = WeightSettings.from_effects(params.effects)
         model.to(inference_device())
         for i, effect, weights in estimate(model, rows, fx.batch_size, settings, tokenizer.pad_token_id):
             columns["example_id"].append(rows[i]["example_id"])
@@ -60,7 +59,8 @@ def run(params: Params, paths: Paths) -> dict:
     with atomic_dir(paths.effects) as out:
         pq.write_table(pa.table(columns, schema=schema), out / "train.parquet")
     tokens = sum(len(w) for w in columns["weights"])
-    high = sum(sum(1 for x in w if x == fx.lam) for w in columns["weights"])
+    # Preference-bearing = DCE above δ, read from the DCE itself (a float32 weight never equals the float λ).
+    high = sum(sum(1 for x in d if x > fx.delta) for d in columns["dce"])
     summary = {"estimator": fx.estimator, "examples": len(columns["example_id"]), "tokens": tokens,
                "preference_token_fraction": round(high / tokens, 4) if tokens else None}
     write_json(paths.reports / "effects.json", summary)

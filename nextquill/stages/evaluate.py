@@ -4,7 +4,7 @@ Writes `data/eval/predictions.jsonl` (one line per example: ids, prediction, ref
 `data/eval/token_effects.jsonl` (the evaluated model's DCE and weight for every gold target token),
 `reports/metrics.json` (DVC metrics: ROUGE-1, ROUGE-L, METEOR, BLEU overall and per category; where the
 data carries ground-truth preference labels, how well this model's DCE finds them), the token-effect
-report `reports/token_effects.html` and `reports/plots/train_loss.png`.
+report `reports/token_effects.html`.
 
 The evaluated model is the trained one (base + adapter) or, as a baseline, the base model; decoding is
 plain or Context Steering (`eval.steering` > 0), with the same protocol either way.
@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import random
 import sys
+from dataclasses import asdict
 
 from nextquill.config import Params
 from nextquill.io import atomic_open, write_json, write_jsonl
+from nextquill.model.generation import Decoding
 from nextquill.paths import Paths
 from nextquill.stages._cli import stage_main
 
@@ -25,7 +27,7 @@ COLUMNS = ["example_id", "user_id", "category", "item_id", "target", "prompt_ids
 
 
 def load_model_for_eval(params: Params, paths: Paths):
-    from nextquill.modeling import inference_device, load_model
+    from nextquill.model.loading import inference_device, load_model
 
     model, tokenizer = load_model(paths.base_model, params.model.dtype)
     if params.eval.model == "trained":
@@ -63,12 +65,12 @@ def load_rows(params: Params, paths: Paths) -> list[dict]:
 
 
 def decode(params: Params, model, tokenizer, rows: list[dict], view: str) -> list[str]:
-    from nextquill.evaluate import Decoding, generate
+    from nextquill.model.generation import generate
 
     cfg = params.eval
-    decoding = Decoding(cfg.max_new_tokens, cfg.repetition_penalty, cfg.do_sample, cfg.temperature, cfg.top_p)
+    decoding = Decoding.from_config(cfg)
     if cfg.steering > 0:
-        from nextquill.steering import steered_generate
+        from nextquill.model.steering import steered_generate
 
         return steered_generate(model, tokenizer, [r["prompt_ids_with"] for r in rows],
                                 [r["prompt_ids_without"] for r in rows], cfg.steering, decoding, cfg.batch_size)
@@ -78,13 +80,13 @@ def decode(params: Params, model, tokenizer, rows: list[dict], view: str) -> lis
 
 def score(params: Params, rows: list[dict], hyps: list[str]) -> tuple[list[dict], dict, dict]:
     """Per-example scores, overall aggregate, and aggregates per category."""
-    from nextquill.evaluate import aggregate, example_scores
+    from nextquill.evaluation.metrics import aggregate, example_scores
 
     cfg = params.eval
     refs = [r["target"] for r in rows]
     scores = example_scores(hyps, refs, cfg.rouge_stemmer)
     if cfg.bertscore:
-        from nextquill.evaluate import bertscore_f1, default_encoder
+        from nextquill.evaluation.metrics import bertscore_f1, default_encoder
 
         encoder = default_encoder() if cfg.bertscore_encoder == "embedded:minilm" else cfg.bertscore_encoder
         for s, f1 in zip(scores, bertscore_f1(hyps, refs, encoder), strict=True):
@@ -97,14 +99,14 @@ def score(params: Params, rows: list[dict], hyps: list[str]) -> tuple[list[dict]
 
 
 def explain(params: Params, paths: Paths, model, tokenizer, rows: list[dict]) -> dict:
-    """The evaluated model's DCE on every gold target token: diagnostics, token file, HTML report, loss plot."""
-    from nextquill.diagnostics import score_estimator
-    from nextquill.estimate import estimate
-    from nextquill.report import token_effect_html, write_loss_plot
-    from nextquill.trainer import LossSettings
+    """The evaluated model's DCE on every gold target token: diagnostics, token file, HTML report."""
+    from nextquill.evaluation.diagnostics import score_estimator
+    from nextquill.evaluation.report import token_effect_html
+    from nextquill.model.estimate import estimate
+    from nextquill.model.views import WeightSettings
 
     fx = params.effects
-    settings = LossSettings(objective="nextquill", weighting=fx.weighting, delta=fx.delta, lam=fx.lam, eps=fx.eps)
+    settings = WeightSettings.from_effects(params.effects)
     effects: dict[int, tuple[list, list]] = {}
     for i, d, w in estimate(model, rows, params.eval.batch_size, settings, tokenizer.pad_token_id):
         effects[i] = (d, w)
@@ -123,7 +125,6 @@ def explain(params: Params, paths: Paths, model, tokenizer, rows: list[dict]) ->
     summary = {"model": who, "split": params.eval.split, "examples": len(rows), **diagnostics}
     with atomic_open(paths.reports / "token_effects.html") as handle:
         handle.write(token_effect_html(examples, f"NextQuill token effects: {who}", summary))
-    write_loss_plot(paths.reports / "plots" / "train_log.csv", paths.reports / "plots" / "train_loss.png")
     return diagnostics
 
 
@@ -140,7 +141,7 @@ def run(params: Params, paths: Paths) -> dict:
     diagnostics = explain(params, paths, model, tokenizer, rows)
     metrics = {"overall": overall, "by_category": by_category, "split": cfg.split, "model": cfg.model,
                "objective": params.train.objective if cfg.model == "trained" else None, "view": view,
-               "steering": cfg.steering, "decoding": decode_settings(params), "diagnostics": diagnostics,
+               "steering": cfg.steering, "decoding": asdict(Decoding.from_config(cfg)), "diagnostics": diagnostics,
                "conventions": {"rouge": f"rouge-score F mean, stemmer={cfg.rouge_stemmer}",
                                "meteor": "nltk meteor_score, NLTKWordTokenizer, WordNet 3.0",
                                "bleu": "sacrebleu corpus_bleu, 0-100",
@@ -149,12 +150,6 @@ def run(params: Params, paths: Paths) -> dict:
                                "diagnostics": "evaluated model's DCE on gold target tokens vs truth labels"}}
     write_json(paths.reports / "metrics.json", metrics)
     return metrics["overall"]
-
-
-def decode_settings(params: Params) -> dict:
-    cfg = params.eval
-    return {"max_new_tokens": cfg.max_new_tokens, "repetition_penalty": cfg.repetition_penalty,
-            "do_sample": cfg.do_sample, "temperature": cfg.temperature, "top_p": cfg.top_p}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,7 +30,7 @@ def run(params: Params, paths: Paths) -> dict:
         with atomic_dir(paths.reference) as out:
             (out / "UNUSED.txt").write_text(UNUSED.format(estimator=params.effects.estimator))
         return {"trained": False}
-    from nextquill.stages.train import train_adapter
+    from nextquill.model.training import train_adapter
 
     return {"trained": True, **train_adapter(reference_params(params), paths, paths.reference, name="reference")}
 

@@ -23,16 +23,17 @@ def run(params: Params, paths: Paths, tags: dict[str, str] | None = None) -> dic
     """Log, register and gate; `tags` (e.g. an orchestrator's run id) go on the MLflow run."""
     import mlflow
 
-    from nextquill.registry import promote, register_model
-    from nextquill.tracking import configure, log_pipeline_run
+    from nextquill.mlops.registry import promote, register_model
+    from nextquill.mlops.requests import serving_config
+    from nextquill.mlops.tracking import configure, log_pipeline_run
 
     configure(params.tracking, paths)  # raises TrackingUnavailable first when a server does not answer
     name = params.registry.model_name
     run_id = log_pipeline_run(params, paths, tags)
-    version, created = register_model(params, paths, run_id)
+    version, created = register_model(params.registry, serving_config(params), paths, run_id)
     client = mlflow.MlflowClient()
     # The version's own tags, so a re-registered adapter is gated on the metrics it was registered with.
-    decision = promote(params, client, name, version, client.get_model_version(name, version).tags)
+    decision = promote(params.promote, client, name, version, client.get_model_version(name, version).tags)
     result = {**decision, "created": created, "run_id": run_id, "model_name": name,
               "model_uri": f"models:/{name}/{version}"}
     write_json(paths.reports / "promotion.json", result)
@@ -40,7 +41,7 @@ def run(params: Params, paths: Paths, tags: dict[str, str] | None = None) -> dic
 
 
 def main(argv: list[str] | None = None) -> int:
-    from nextquill.tracking import TrackingUnavailable
+    from nextquill.mlops.tracking import TrackingUnavailable
 
     try:
         return stage_main("register", run, argv)

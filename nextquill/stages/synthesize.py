@@ -14,10 +14,10 @@ from collections import Counter
 from dataclasses import dataclass
 
 from nextquill.config import Params
+from nextquill.data.synthetic.generate import CategoryData, generate_category
 from nextquill.io import atomic_dir, write_json, write_jsonl
 from nextquill.paths import Paths
 from nextquill.stages._cli import stage_main
-from nextquill.synthetic.generate import CategoryData, generate_category
 
 
 @dataclass(frozen=True)

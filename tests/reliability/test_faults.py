@@ -84,7 +84,7 @@ def test_kill_9_mid_training_then_rerun_resumes_and_finishes(root):
     assert json.loads((Paths(root).reports / "train_metrics.json").read_text())["steps"] == 120
     from peft import PeftModel
 
-    from nextquill.modeling import load_model
+    from nextquill.model.loading import load_model
 
     model = PeftModel.from_pretrained(load_model(Paths(root).base_model)[0], Paths(root).adapter)
     assert any("lora_B" in n and p.abs().sum() > 0 for n, p in model.named_parameters())
@@ -116,7 +116,7 @@ def test_pickle_weights_are_refused(tmp_path, tiny_model_dir):
     import torch
     from safetensors.torch import load_file
 
-    from nextquill.modeling import load_model
+    from nextquill.model.loading import load_model
 
     folder = tmp_path / "pickled"
     shutil.copytree(tiny_model_dir, folder)
@@ -130,7 +130,7 @@ def test_pickle_weights_are_refused(tmp_path, tiny_model_dir):
 def test_remote_code_is_not_run_unless_params_allow_it(tmp_path, tiny_model_dir):
     """A folder whose config points at custom model code: with the default params that code never runs."""
     from nextquill.config import ModelConfig
-    from nextquill.modeling import export_base_model, load_model
+    from nextquill.model.loading import export_base_model, load_model
 
     folder, marker = tmp_path / "custom", tmp_path / "remote-code-ran"
     shutil.copytree(tiny_model_dir, folder)

@@ -7,7 +7,8 @@ import shutil
 
 import pytest
 
-from nextquill.compare import METHODS, build_table, markdown, relative
+from nextquill.comparison.methods import METHODS
+from nextquill.comparison.table import build_table, markdown, relative
 from tests.conftest import held_out_rows
 
 
@@ -59,7 +60,8 @@ def tiny_project(tmp_path, tiny_model_dir, tiny_tokenizer):
 
 
 def test_methods_run_side_by_side_and_make_one_table(tiny_project):
-    from nextquill.compare import RUNS, main
+    from nextquill.compare import main
+    from nextquill.comparison.methods import RUNS
 
     for name in ("base_history", "context_sft", "context_sft_steering", "nextquill_reference"):
         assert main(["run", name, "--root", str(tiny_project), "--params", str(tiny_project / "params.yaml")]) == 0

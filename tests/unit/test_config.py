@@ -14,11 +14,33 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_repository_params_parse_and_match_defaults():
+def test_repository_params_parse():
     params = load_params(REPO / "params.yaml")
     assert params.model.name_or_path == "embedded:smollm2-135m"
     assert params.synthesize.users_per_category * len(params.synthesize.categories) >= 200
     assert params.synthesize.min_reviews >= 12
+
+
+def _leaves(value, prefix=""):
+    """(dotted key, value) of every leaf of a nested dict (lists are leaves)."""
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield from _leaves(child, f"{prefix}{key}.")
+    else:
+        yield prefix[:-1], value
+
+
+def test_every_default_is_the_params_yaml_value_and_every_key_is_in_params_yaml():
+    """params.yaml is the one source of values: a model default that differs from it is a second, wrong source."""
+    import yaml
+
+    from nextquill.config import Params
+
+    in_yaml = dict(_leaves(yaml.safe_load((REPO / "params.yaml").read_text())))
+    defaults = dict(_leaves(Params().model_dump(mode="json")))
+    assert sorted(defaults) == sorted(in_yaml), "params.yaml and nextquill/config.py list different keys"
+    differ = {key: (defaults[key], in_yaml[key]) for key in defaults if defaults[key] != in_yaml[key]}
+    assert differ == {}, f"defaults (config.py, params.yaml) that disagree: {differ}"
 
 
 def test_misspelled_key_names_file_line_key_and_allowed_keys(tmp_path):

@@ -8,7 +8,7 @@ import random
 import pytest
 import torch
 
-from nextquill.diagnostics import precision_at_k, roc_auc, score_estimator, threshold_quality
+from nextquill.evaluation.diagnostics import precision_at_k, roc_auc, score_estimator, threshold_quality
 
 
 def pairwise_auc(scores: list[float], labels: list[int]) -> float:

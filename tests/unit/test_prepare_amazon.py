@@ -77,7 +77,7 @@ def test_dpl_split_history_and_views(root):
     assert prompt.index("Review of I4 by U2") < prompt.index("Review of I3 by U2") < prompt.index("Review of I0")
     assert "Product Description" not in prompt and DESC in prompt
     # The no-history view is the same prompt with the block replaced by the literal.
-    assert "[User's Past Reviews]:\nNone\n\n[Output Review Rating]: 4.0" in test["prompt_without"]
+    assert "[User's Past Reviews]:\nNone\n[Output Review Rating]: 4.0" in test["prompt_without"]
     assert "Review of" not in test["prompt_without"]
     assert test["prompt_with"].endswith("<|im_start|>assistant\n")  # chat template applied
     assert test["target"] == "Review of I5 by U2, at 2050." and test["pref_labels"] is None

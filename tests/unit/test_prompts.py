@@ -26,9 +26,10 @@ def test_user_message_layout_matches_the_official_prompt():
         "[Review 2]:\n- [Item Title]: Old 1\n- [Review Text]: I liked old item 1 a lot.\n"
         "\n[Output Review Rating]: 5.0\n[Output Review Title]: Great\n"
     )
+    # the no-history literal is followed directly by the question part: no blank line (one token less per row)
     assert render_user_message(t, None, "None") == (
         "[Item Title]: New\n[Item Description]: A new item.\n[User's Past Reviews]:\nNone\n"
-        "\n[Output Review Rating]: 5.0\n[Output Review Title]: Great\n"
+        "[Output Review Rating]: 5.0\n[Output Review Title]: Great\n"
     )
 
 

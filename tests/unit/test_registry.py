@@ -69,7 +69,7 @@ def first(tmp_path_factory, tiny_model_dir, store):
 
 
 def test_digest_is_stable_and_sees_adapter_and_base(tmp_path, tiny_model_dir):
-    from nextquill.registry import adapter_digest
+    from nextquill.mlops.registry import adapter_digest
 
     make_project(tmp_path, tiny_model_dir, seed=1, rouge1=0.2)
     adapter, base = tmp_path / "models" / "adapter", tmp_path / "models" / "base"
@@ -153,7 +153,7 @@ def test_pyfunc_renders_history_prompts_like_training(first):
 
     from nextquill.data.prompts import render_prompt
     from nextquill.data.schema import REVIEW_SYSTEM, HistoryEntry, Target
-    from nextquill.serving.inputs import Limits, check_row
+    from nextquill.mlops.requests import Limits, check_row
 
     served = mlflow.pyfunc.load_model("models:/nq-first@champion").unwrap_python_model()
     limits = Limits.from_config(served.config)
@@ -192,15 +192,16 @@ def test_gate(store, scores, min_delta, promoted, reason):
 
     import mlflow
 
-    from nextquill.registry import promote
+    from nextquill.mlops.registry import promote
 
     mlflow.set_tracking_uri(store)
     mlflow.set_registry_uri(store)
     client, name = mlflow.MlflowClient(), f"gate-{uuid.uuid4().hex[:8]}"
     v1, v2 = versions(client, name, scores)
     params = make_params(store, name, metric="rouge1", min_delta=min_delta)
-    assert promote(params, client, name, v1, client.get_model_version(name, v1).tags)["reason"] == "first version"
-    decision = promote(params, client, name, v2, client.get_model_version(name, v2).tags)
+    gate = params.promote
+    assert promote(gate, client, name, v1, client.get_model_version(name, v1).tags)["reason"] == "first version"
+    decision = promote(gate, client, name, v2, client.get_model_version(name, v2).tags)
     assert decision["promoted"] is promoted and reason in decision["reason"]
     assert str(client.get_registered_model(name).aliases["champion"]) == (v2 if promoted else v1)
     tags = client.get_model_version(name, v2).tags
@@ -229,7 +230,7 @@ def test_worse_then_better_adapter_through_the_stage(tmp_path, tiny_model_dir, s
 
 def test_tracking_uri_never_depends_on_cwd(tmp_path, monkeypatch):
     from nextquill.config import TrackingConfig
-    from nextquill.tracking import tracking_uri
+    from nextquill.mlops.tracking import tracking_uri
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.chdir(tmp_path)
@@ -246,7 +247,7 @@ def test_a_racing_twin_defers_to_the_older_version(store):
     """Across machines (no shared lock): the later version with the same digest deletes itself."""
     import mlflow
 
-    from nextquill.registry import _create_version
+    from nextquill.mlops.registry import _create_version
 
     mlflow.set_tracking_uri(store)
     mlflow.set_registry_uri(store)
@@ -259,7 +260,7 @@ def test_a_racing_twin_defers_to_the_older_version(store):
 
 
 def test_provenance_tags_from_git_dvc_lock_and_orchestrator(tmp_path, monkeypatch):
-    from nextquill.tracking import provenance_tags
+    from nextquill.mlops.tracking import provenance_tags
 
     (tmp_path / "dvc.lock").write_text("schema: '2.0'\n")
     monkeypatch.setenv("NEXTQUILL_ORCHESTRATOR", "prefect")

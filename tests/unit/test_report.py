@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from nextquill.report import token_effect_html, write_loss_plot
+from nextquill.evaluation.report import token_effect_html, write_loss_plot
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -5,8 +5,15 @@ import copy
 import pytest
 import torch
 
-from nextquill.evaluate import Decoding, generate
-from nextquill.steering import steer_logits, steered_generate
+from nextquill.model.generation import Decoding, generate
+from nextquill.model.steering import steer_logits, steered_generate
+
+
+def decoding_of(**changes) -> Decoding:
+    """The decoding of params.yaml's defaults with `changes`: tests set only what they vary."""
+    from nextquill.config import Params
+
+    return Decoding.from_config(Params().eval, **changes)
 
 HISTORY = "[Review 1]: the prose was superb and the pacing hugely fun\n[Review 2]: not my cup of tea, sadly\n"
 QUERIES = ("The pacing was", "I bought this last month and the prose", "Honestly? pure",
@@ -17,7 +24,7 @@ QUERIES = ("The pacing was", "I bought this last month and the prose", "Honestly
 def tiny(tiny_model_dir):
     """The tiny Llama with its projection matrices scaled up 10x: at init scale (0.02) it only repeats the last
     prompt token, whatever the context, which would make every comparison below vacuous."""
-    from nextquill.modeling import load_model
+    from nextquill.model.loading import load_model
 
     model, tok = load_model(tiny_model_dir)
     with torch.no_grad():
@@ -51,7 +58,7 @@ def test_steer_logits_by_hand_and_infinities():
 def test_lam_zero_equals_hf_generate(tiny):
     model, tok = tiny
     with_h, without = _pairs(tok)
-    decoding = Decoding(max_new_tokens=12, repetition_penalty=1.2)
+    decoding = decoding_of(max_new_tokens=12, repetition_penalty=1.2)
     expected = generate(model, tok, with_h, decoding, batch_size=3)
     assert steered_generate(model, tok, with_h, without, 0.0, decoding, batch_size=3) == expected
     assert len(set(expected)) == len(expected)  # the prompts really lead to different continuations
@@ -61,7 +68,7 @@ def test_lam_zero_sampling_equals_hf_generate_with_the_same_seed(tiny):
     """Same processors in the same order (penalty, temperature, top-k 50, top-p) and one draw per step."""
     model, tok = tiny
     with_h, without = _pairs(tok)
-    decoding = Decoding(max_new_tokens=12, do_sample=True)
+    decoding = decoding_of(max_new_tokens=12, do_sample=True)
     torch.manual_seed(3)
     expected = generate(model, tok, with_h, decoding, batch_size=3)
     torch.manual_seed(3)
@@ -72,7 +79,7 @@ def test_rows_stop_at_eos_like_hf_generate(tiny):
     """Make a token the greedy run emits mid-way the eos: both stop there and pad the finished rows."""
     model, tok = tiny
     with_h, without = _pairs(tok)
-    decoding = Decoding(max_new_tokens=12)
+    decoding = decoding_of(max_new_tokens=12)
     first = model.generate(torch.tensor([with_h[0]]), max_new_tokens=4, do_sample=False, repetition_penalty=1.2)
     stop = copy.deepcopy(tok)
     stop.eos_token = tok.convert_ids_to_tokens(int(first[0, -1]))
@@ -84,7 +91,7 @@ def test_rows_stop_at_eos_like_hf_generate(tiny):
 def test_batched_equals_one_at_a_time(tiny):
     model, tok = tiny
     with_h, without = _pairs(tok, 4)
-    decoding = Decoding(max_new_tokens=10)
+    decoding = decoding_of(max_new_tokens=10)
     batched = steered_generate(model, tok, with_h, without, 1.0, decoding, batch_size=4)
     single = [steered_generate(model, tok, [a], [b], 1.0, decoding, batch_size=1)[0]
               for a, b in zip(with_h, without, strict=True)]
@@ -97,7 +104,7 @@ def test_matches_a_no_cache_reference(tiny):
 
     model, tok = tiny
     with_h, without = _pairs(tok, 2)
-    decoding = Decoding(max_new_tokens=10)
+    decoding = decoding_of(max_new_tokens=10)
     penalty = RepetitionPenaltyLogitsProcessor(decoding.repetition_penalty)
     gen: list[int] = []
     with torch.no_grad():
@@ -115,20 +122,20 @@ def test_matches_a_no_cache_reference(tiny):
 def test_steering_changes_some_output(tiny):
     model, tok = tiny
     with_h, without = _pairs(tok)
-    decoding = Decoding(max_new_tokens=10)
+    decoding = decoding_of(max_new_tokens=10)
     plain = steered_generate(model, tok, with_h, without, 0.0, decoding, batch_size=5)
     steered = steered_generate(model, tok, with_h, without, 2.0, decoding, batch_size=5)
     assert plain != steered
 
 
 def test_bfloat16_model_and_sampling(tiny_model_dir):
-    from nextquill.modeling import load_model
+    from nextquill.model.loading import load_model
 
     model, tok = load_model(tiny_model_dir)
     model = model.to(torch.bfloat16)
     with_h, without = _pairs(tok, 3)
-    greedy = steered_generate(model, tok, with_h, without, 1.0, Decoding(max_new_tokens=6), batch_size=2)
-    sampled = steered_generate(model, tok, with_h, without, 1.0, Decoding(max_new_tokens=6, do_sample=True),
+    greedy = steered_generate(model, tok, with_h, without, 1.0, decoding_of(max_new_tokens=6), batch_size=2)
+    sampled = steered_generate(model, tok, with_h, without, 1.0, decoding_of(max_new_tokens=6, do_sample=True),
                                batch_size=2)
     assert len(greedy) == len(sampled) == 3 and all(isinstance(t, str) for t in greedy + sampled)
     h, z = (torch.randn(4, 64) * 30).bfloat16(), (torch.randn(4, 64) * 30).bfloat16()
@@ -141,11 +148,11 @@ def test_lora_wrapped_model_lam_zero_equals_hf_generate(tiny_model_dir):
     """A PEFT model (how trained adapters are evaluated) takes the same cache / logits_to_keep keywords."""
     from peft import LoraConfig, get_peft_model
 
-    from nextquill.modeling import load_model
+    from nextquill.model.loading import load_model
 
     model, tok = load_model(tiny_model_dir)
     peft_model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
     with_h, without = _pairs(tok, 3)
-    decoding = Decoding(max_new_tokens=8)
+    decoding = decoding_of(max_new_tokens=8)
     expected = generate(peft_model, tok, with_h, decoding, batch_size=2)
     assert steered_generate(peft_model, tok, with_h, without, 0.0, decoding, batch_size=2) == expected

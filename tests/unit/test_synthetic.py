@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from nextquill.config import Params, SynthesizeConfig
+from nextquill.data.synthetic.compose import PREFERENCE_KINDS
+from nextquill.data.synthetic.vocab import CATEGORIES
 from nextquill.paths import Paths
 from nextquill.stages import synthesize
-from nextquill.synthetic.compose import PREFERENCE_KINDS
-from nextquill.synthetic.vocab import CATEGORIES
 
 REVIEW_FIELDS = ["rating", "title", "text", "images", "asin", "parent_asin", "user_id", "timestamp",
                  "helpful_vote", "verified_purchase"]

@@ -60,15 +60,19 @@ def test_every_objective_trains_and_saves_a_loadable_adapter(root, objective):
 
 
 def test_lora_moves_adapters_and_leaves_the_base_frozen(root):
-    from nextquill.collator import CausalPairCollator
-    from nextquill.trainer import LossSettings, NextQuillTrainer
+    from nextquill.model.collator import CausalPairCollator
+    from nextquill.model.trainer import LossSettings, NextQuillTrainer
 
     paths, p = Paths(root), params()
-    model, tok = train.build_model(p, paths)
+    from nextquill.model.examples import load_examples
+    from nextquill.model.training import build_model, training_args
+
+    model, tok = build_model(p, paths)
     before = {n: w.detach().clone() for n, w in model.named_parameters()}
-    rows = train.load_examples(paths.prepared / "train.parquet", None, 0)
-    trainer = NextQuillTrainer(model=model, args=train.training_args(p, root / "ckpt"), train_dataset=rows,
-                               data_collator=CausalPairCollator(tok.pad_token_id), settings=LossSettings("nextquill"))
+    rows = load_examples(paths.prepared / "train.parquet", None, 0)
+    trainer = NextQuillTrainer(model=model, args=training_args(p, root / "ckpt", model.dtype), train_dataset=rows,
+                               data_collator=CausalPairCollator(tok.pad_token_id),
+                               settings=LossSettings.from_params(p, objective="nextquill"))
     trainer.train()
     for name, weight in model.named_parameters():
         if "lora_B" in name:
@@ -93,7 +97,7 @@ def test_precomputed_base_weights_are_written_and_used(root):
 
 
 def test_interrupted_training_resumes_from_its_checkpoint(root, monkeypatch):
-    from nextquill.trainer import NextQuillTrainer
+    from nextquill.model.trainer import NextQuillTrainer
 
     paths, p = Paths(root), params(max_steps=4, save_steps=2)
     effects.run(p, paths)

@@ -8,9 +8,11 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from nextquill.collator import CausalPairCollator
-from nextquill.loss import objective_loss
-from nextquill.trainer import LossSettings, answer_logits, online_weights
+from nextquill.config import Params
+from nextquill.method.loss import objective_loss
+from nextquill.model.collator import CausalPairCollator
+from nextquill.model.trainer import LossSettings
+from nextquill.model.views import answer_logits, online_weights
 
 V = 50
 
@@ -91,7 +93,7 @@ def optimised_loss(model, rows: list[dict], s: LossSettings) -> torch.Tensor:
 ])
 def test_optimised_twin_pass_matches_the_reference(objective, weight_lp):
     # delta = 0: about half the tokens gain probability from the history on a random model, so both weights occur
-    s = LossSettings(objective=objective, alpha=0.5, weight_lp=weight_lp, delta=0.0)
+    s = LossSettings.from_params(Params(), objective=objective, alpha=0.5, weight_lp=weight_lp, delta=0.0)
     model, rows = tiny_model(), random_rows()
     params = [p for p in model.parameters() if p.requires_grad]
     ref = reference_loss(model, rows, s)
@@ -139,10 +141,10 @@ def test_an_empty_prompt_is_refused_with_the_row_named():
 
 def test_estimate_in_batches_matches_each_row_run_alone():
     """`estimate`'s DCE and weights against the obvious computation: each row unpadded, full logits, softmax."""
-    from nextquill.estimate import estimate
+    from nextquill.model.estimate import estimate
 
     model, rows = tiny_model(), random_rows(n=5, seed=7)
-    s = LossSettings("nextquill", delta=0.0)
+    s = LossSettings.from_params(Params(), objective="nextquill", delta=0.0)
     got = {i: (dce, w) for i, dce, w in estimate(model, rows, 2, s, pad_id=0)}
     assert sorted(got) == list(range(len(rows)))
     with torch.no_grad():

@@ -11,7 +11,7 @@ import random
 import string
 from dataclasses import dataclass
 
-from nextquill.synthetic import vocab
+from nextquill.data.synthetic import vocab
 
 
 def entity_rng(seed: int, *key: object) -> random.Random:

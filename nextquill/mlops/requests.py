@@ -25,6 +25,20 @@ ENTRY_FIELDS = (("item_title", "Item Title"), ("item_description", "Item Descrip
 ROW_FIELDS = ("prompt", "history", "item_title", "item_description", "rating", "review_title")
 
 
+def serving_config(params) -> dict[str, Any]:
+    """What the served model needs of `params`: how training rendered prompts, decoding, request limits.
+
+    Written next to the model (`serving.json`) by the register stage, so a served version keeps the settings
+    it was registered with whatever params.yaml says later.
+    """
+    data, registry = params.data, params.registry
+    return {"max_new_tokens": registry.max_new_tokens, "repetition_penalty": params.eval.repetition_penalty,
+            "history_k": data.history_k, "max_prompt_tokens": data.max_prompt_tokens,
+            "empty_history": data.empty_history, "rating_range": list(data.rating_range),
+            "max_new_tokens_limit": registry.max_new_tokens_limit, "max_request_rows": registry.max_request_rows,
+            "max_request_chars": registry.max_request_chars}
+
+
 class RequestError(ValueError):
     """A request the model cannot answer; the message says which field and what was expected."""
 

@@ -16,16 +16,22 @@ def length_sorted_batches(rows: list[dict], batch_size: int) -> Iterator[list[in
         yield order[start:start + batch_size]
 
 
-def estimate(model, rows: list[dict], batch_size: int, settings, pad_id: int) -> Iterator[tuple[int, list, list]]:
-    """(row index, DCE per target token, weight per target token) for every row, under no_grad."""
+def estimate(model, rows: list[dict], batch_size: int, settings, pad_id: int,
+             desc: str = "effects") -> Iterator[tuple[int, list, list]]:
+    """(row index, DCE per target token, weight per target token) for every row, under no_grad.
+
+    `settings` is a `nextquill.model.views.WeightSettings`; progress is reported as `desc` (examples, ETA).
+    """
     import torch
 
-    from nextquill.collator import CausalPairCollator
-    from nextquill.effects import dce, gold_logprobs
-    from nextquill.trainer import answer_logits, online_weights
+    from nextquill.method.causal import dce, gold_logprobs
+    from nextquill.model.collator import CausalPairCollator
+    from nextquill.model.views import answer_logits, online_weights
+    from nextquill.progress import Progress
 
     collate = CausalPairCollator(pad_id, ("h", "0"))
     model.eval()
+    progress = Progress(len(rows), desc, "examples")
     for chunk in length_sorted_batches(rows, batch_size):
         device = next(model.parameters()).device
         batch = {k: v.to(device) for k, v in collate([rows[i] for i in chunk]).items()}
@@ -39,3 +45,5 @@ def estimate(model, rows: list[dict], batch_size: int, settings, pad_id: int) ->
         counts = keep.sum(dim=1).tolist()
         for i, d, w in zip(chunk, effect.split(counts), weights.split(counts), strict=True):
             yield i, d.tolist(), w.tolist()
+        progress.update(len(chunk))
+    progress.close()

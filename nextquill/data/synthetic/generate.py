@@ -12,8 +12,8 @@ import calendar
 import random
 from dataclasses import dataclass, field
 
-from nextquill.synthetic.compose import compose_review, meta_record, review_title, short_review
-from nextquill.synthetic.people import Item, User, entity_rng, make_item, make_user, user_profile
+from nextquill.data.synthetic.compose import compose_review, meta_record, review_title, short_review
+from nextquill.data.synthetic.people import Item, User, entity_rng, make_item, make_user, user_profile
 
 MIN_TEXT_CHARS = 200  # DPL review filter
 MIN_ITEM_REVIEWERS = 8  # DPL k-core on items

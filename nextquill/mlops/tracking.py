@@ -1,10 +1,10 @@
 """MLflow tracking: where runs go, and the one run that records a whole pipeline run.
 
-`tracking_uri` never depends on the cwd (platform.md 5.1): `tracking.uri`, else $MLFLOW_TRACKING_URI, else the
+`tracking_uri` never depends on the cwd (docs/setup.md): `tracking.uri`, else $MLFLOW_TRACKING_URI, else the
 SQLite file in the project root. `configure` sets it for tracking and the registry and, for an `http(s)://`
 server, checks `<uri>/health` within seconds first, so a down server fails the stage before anything is written.
 `log_pipeline_run` logs params, test/data/train metrics, the training curve, the reports and provenance tags
-into one run. Nothing here runs at import time; the model itself is logged by `nextquill.registry`.
+into one run. Nothing here runs at import time; the model itself is logged by `nextquill.mlops.registry`.
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import torch
 
-from nextquill.effects import IGNORE_INDEX, gold_logprobs, mce, safe_div
+from nextquill.method.causal import IGNORE_INDEX, gold_logprobs, mce, safe_div
 
-# objective -> (view whose CE is L_n, L_n ω-weighted, L_p: None = absent, else ω-weighted); method.md §8.
+# objective -> (view whose CE is L_n, L_n ω-weighted, L_p: None = absent, else ω-weighted); docs/method.md, ablations.
 # "nextquill" weights L_p only when `weight_lp` is True (paper); the official code does not.
 TERMS: dict[str, tuple[str, bool, bool | None]] = {
     "sft": ("0", False, None),
@@ -64,7 +64,7 @@ def objective_loss(
     token_denominator: torch.Tensor | float | None = None,
     weight_denominator: torch.Tensor | float | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """L_n + α·L_p for one of the paper's ablation variants (https://arxiv.org/abs/2506.02368, method.md §8).
+    """L_n + α·L_p for one ablation variant of the paper (arXiv 2506.02368; docs/method.md, ablations).
 
     With ℓ the token cross-entropy and the sums over tokens with label != -100:
     unweighted terms are Σ ℓ / token_denominator, weighted terms Σ ω·ℓ / weight_denominator.

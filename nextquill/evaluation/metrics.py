@@ -1,26 +1,14 @@
-"""Generation and the personalized-generation metrics, offline; writes nothing itself.
+"""The personalized-generation metrics, offline; writes nothing itself.
 
 Metrics come from the standard libraries, never `evaluate.load` (it needs the Hub): ROUGE-1 and
 ROUGE-L F-measure from rouge-score (mean over examples; stemmer off by default, as HF `rouge`),
 METEOR from nltk with WordNet 3.0 (NLTKWordTokenizer, as HF `meteor` on single sentences), corpus
-BLEU from sacrebleu on its 0-100 scale. Generation is batched over length-sorted prompts, left-padded,
-always with the attention mask, with the KV cache; greedy with repetition penalty 1.2 by default
-(the official protocol).
+BLEU from sacrebleu on its 0-100 scale. Generation is `nextquill.model.generation`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class Decoding:
-    max_new_tokens: int = 128
-    repetition_penalty: float = 1.2
-    do_sample: bool = False
-    temperature: float = 0.8
-    top_p: float = 0.95
 
 
 def example_scores(hyps: Sequence[str], refs: Sequence[str], use_stemmer: bool = False) -> list[dict[str, float]]:
@@ -47,34 +35,6 @@ def aggregate(scores: Sequence[dict[str, float]], hyps: Sequence[str], refs: Seq
         return {"n": 0}
     means = {k: sum(s[k] for s in scores) / len(scores) for k in scores[0]}
     return {"n": len(scores), **means, "bleu": sacrebleu.corpus_bleu(list(hyps), [list(refs)]).score}
-
-
-def generate(model, tokenizer, prompts: Sequence[Sequence[int]], decoding: Decoding, batch_size: int) -> list[str]:
-    """Continuations of token-id prompts, in input order; batches hold prompts of similar length."""
-    import torch
-
-    order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
-    texts: list[str] = [""] * len(prompts)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    sampling = {"temperature": decoding.temperature, "top_p": decoding.top_p} if decoding.do_sample else {}
-    model.eval()
-    for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
-        width = max(len(prompts[i]) for i in chunk)
-        ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for row, i in enumerate(chunk):
-            ids[row, width - len(prompts[i]):] = torch.tensor(prompts[i])
-            mask[row, width - len(prompts[i]):] = 1
-        device = next(model.parameters()).device
-        ids, mask = ids.to(device), mask.to(device)
-        with torch.no_grad():
-            out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=decoding.max_new_tokens,
-                                 do_sample=decoding.do_sample, repetition_penalty=decoding.repetition_penalty,
-                                 pad_token_id=pad, eos_token_id=tokenizer.eos_token_id, use_cache=True, **sampling)
-        for row, i in enumerate(chunk):
-            texts[i] = tokenizer.decode(out[row, width:], skip_special_tokens=True).strip()
-    return texts
 
 
 def bertscore_f1(hyps: Sequence[str], refs: Sequence[str], encoder: str, batch_size: int = 16) -> list[float]:

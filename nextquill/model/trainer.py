@@ -15,22 +15,32 @@ from dataclasses import dataclass
 import torch
 from transformers import Trainer
 
-from nextquill.effects import dce, gold_logprobs, js_weights, threshold_weights
-from nextquill.loss import objective_loss
+from nextquill.method.loss import objective_loss
+from nextquill.model.views import answer_logits, online_weights
 
 WEIGHTED = ("dce_only", "mce_dce", "nextquill")
 
 
 @dataclass(frozen=True)
 class LossSettings:
+    """What `compute_loss` needs of the params; built by `from_params`, so no value is written twice."""
+
     objective: str
-    estimator: str = "online"  # "online": weights from this step's views; else from the batch's `weights`
-    weighting: str = "threshold"
-    alpha: float = 0.1
-    weight_lp: bool = False
-    delta: float = 0.05
-    lam: float = 0.9
-    eps: float = 0.1
+    estimator: str  # "online": weights from this step's views; else from the batch's `weights`
+    weighting: str
+    alpha: float
+    weight_lp: bool
+    delta: float
+    lam: float
+    eps: float
+
+    @classmethod
+    def from_params(cls, params, **overrides) -> LossSettings:
+        """From `params.train` and `params.effects`; `overrides` replace fields (e.g. the objective)."""
+        train, fx = params.train, params.effects
+        values = {"objective": train.objective, "estimator": fx.estimator, "weighting": fx.weighting,
+                  "alpha": train.alpha, "weight_lp": train.weight_lp, "delta": fx.delta, "lam": fx.lam, "eps": fx.eps}
+        return cls(**(values | overrides))
 
     @property
     def views(self) -> tuple[str, ...]:
@@ -43,50 +53,6 @@ class LossSettings:
     @property
     def precomputed(self) -> bool:
         return self.objective in WEIGHTED and self.estimator != "online"
-
-
-def answer_logits(model, batch: dict, view: str, keep: torch.Tensor) -> torch.Tensor:
-    """(N, V) logits predicting the N answer tokens of `view` (N = keep.sum(), in `labels[keep]` order).
-
-    The view runs right-padded and without an attention mask (see `nextquill.collator`). A pre-hook on the
-    LM head keeps the hidden states of the answer positions alone, so only N rows are projected onto the
-    vocabulary, and whatever the model does after its head (a logit scale, soft-capping) still applies.
-    """
-    positions = batch[f"answer_positions_{view}"]  # (B, K)
-    rows = torch.arange(positions.shape[0], device=positions.device).unsqueeze(1).expand_as(positions)[keep]
-    cols = positions[keep]  # (N,)
-    handle = _unwrap(model).get_output_embeddings().register_forward_pre_hook(
-        lambda module, args: (args[0][rows, cols], *args[1:]))  # (B, T, d) -> (N, d)
-    try:
-        logits = model(input_ids=batch[f"input_ids_{view}"], use_cache=False).logits
-    finally:
-        handle.remove()
-    if logits.shape[0] != cols.shape[0]:
-        raise RuntimeError(f"{type(_unwrap(model)).__name__} does not project through get_output_embeddings(); "
-                           f"got logits of shape {tuple(logits.shape)} for {cols.shape[0]} answer tokens")
-    return logits
-
-
-def _unwrap(model):
-    """The model under DDP / DeepSpeed wrappers (they keep it in `.module`); PEFT models pass attributes on."""
-    while hasattr(model, "module"):
-        model = model.module
-    return model
-
-
-def online_weights(s: LossSettings, logits_h: torch.Tensor, logits_0: torch.Tensor, labels: torch.Tensor,
-                   effect: torch.Tensor | None = None):
-    """(N,) unnormalised weights from this step's two views; no gradient flows through them.
-
-    `effect` (N,), the DCE of these logits when the caller has it already, saves two log-softmaxes over V.
-    """
-    mask = labels != -100
-    with torch.no_grad():
-        if s.weighting == "js":
-            return js_weights(logits_h, logits_0, mask)
-        if effect is None:
-            effect = dce(gold_logprobs(logits_h, labels), gold_logprobs(logits_0, labels))
-        return threshold_weights(effect, mask, delta=s.delta, lam=s.lam, eps=s.eps)
 
 
 class NextQuillTrainer(Trainer):

@@ -1,11 +1,11 @@
 """MLflow "models from code" file: the base model plus the LoRA adapter (or a whole fine-tuned model) as pyfunc.
 
-`nextquill.registry` logs this file with `mlflow.pyfunc.log_model(python_model=<this path>, artifacts=...)`;
+`nextquill.mlops.registry` logs this file with `mlflow.pyfunc.log_model(python_model=<this path>, artifacts=...)`;
 MLflow copies it into the model and executes it at load time, so it must not be imported by the package.
 Artifacts: `base` (transformers folder), `adapter` (peft adapter or whole model folder), `config` (JSON:
 max_new_tokens, repetition_penalty, history_k, max_prompt_tokens, empty_history, and the request limits
 rating_range, max_new_tokens_limit, max_request_rows, max_request_chars). Why not
-`mlflow.transformers`: with a peft model it silently saves LoRA-keyed weights as base weights (platform.md 5.3).
+`mlflow.transformers`: with a peft model it silently saves LoRA-keyed weights as base weights (docs/setup.md).
 Prompts are rendered by `nextquill.data.prompts`, so the serving environment needs the nextquill package.
 """
 
@@ -17,9 +17,6 @@ import mlflow
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-DEFAULTS = {"max_new_tokens": 128, "repetition_penalty": 1.2, "history_k": 8, "max_prompt_tokens": 768,
-            "empty_history": "None"}
-
 
 class NextQuillModel(PythonModel):
     """Greedy review generation (repetition penalty 1.2) from a prompt or from history + item fields."""
@@ -27,8 +24,8 @@ class NextQuillModel(PythonModel):
     def load_context(self, context) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        config_file = context.artifacts.get("config")
-        self.config = {**DEFAULTS, **(json.loads(Path(config_file).read_text()) if config_file else {})}
+        # Every setting comes from the params the model was registered with (`serving.json`); none is written here.
+        self.config = json.loads(Path(context.artifacts["config"]).read_text())
         base, adapter = Path(context.artifacts["base"]), Path(context.artifacts["adapter"])
         options = {"local_files_only": True, "use_safetensors": True}
         if (adapter / "adapter_config.json").is_file():
@@ -77,7 +74,7 @@ class NextQuillModel(PythonModel):
         from mlflow.exceptions import MlflowException
         from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-        from nextquill.serving.inputs import Limits, RequestError, check_request, max_new_tokens
+        from nextquill.mlops.requests import Limits, RequestError, check_request, max_new_tokens
 
         limits = Limits.from_config(self.config)
         try:  # the request is checked whole before any decoding: a bad row costs no compute

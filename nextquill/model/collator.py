@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import torch
 
-from nextquill.effects import IGNORE_INDEX  # the one label value every loss term skips
+from nextquill.method.causal import IGNORE_INDEX  # the one label value every loss term skips
 
 VIEWS = {"h": "prompt_ids_with", "0": "prompt_ids_without"}
 
@@ -86,5 +86,10 @@ class CausalPairCollator:
                 positions[i, first[i]:] = torch.arange(len(prompt) - 1, len(prompt) - 1 + len(target))
             batch[f"answer_positions_{view}"] = positions
         if self.weight_key is not None:
+            for i, (row, target) in enumerate(zip(rows, targets, strict=True)):
+                if len(row[self.weight_key]) != len(target):  # a stale effects table would shift every weight
+                    raise ValueError(f"row {i} of the batch ({row.get('example_id', 'no example_id')}): "
+                                     f"{len(row[self.weight_key])} {self.weight_key} for {len(target)} target tokens; "
+                                     "re-run `dvc repro effects`")
             batch["weights"] = _right_align([r[self.weight_key] for r in rows], width, 0.0, torch.float32)
         return batch

@@ -1,7 +1,7 @@
 """The MLflow model registry: register the adapter once per content digest, and the promotion gate.
 
-`register_model` logs `nextquill/serving/pyfunc_model.py` as a pyfunc "models from code" model (base model,
-adapter, serving config, and this package's code as artifacts; platform.md 5.3 explains why not
+`register_model` logs `nextquill/mlops/serving.py` as a pyfunc "models from code" model (base model,
+adapter, serving config, and this package's code as artifacts; docs/setup.md explains why not
 `mlflow.transformers`), registers it with its tags set in the same transaction as the version, and points
 alias `challenger` at it. `promote` moves alias `champion` when the challenger beats it on the same test split.
 Aliases and tags only; legacy stages are never used.
@@ -30,12 +30,12 @@ from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Any
 
-from nextquill.config import Params
+from nextquill.config import PromoteConfig, RegistryConfig
 from nextquill.paths import Paths
 
 log = logging.getLogger(__name__)
-PYFUNC_FILE = Path(__file__).resolve().parent / "serving" / "pyfunc_model.py"
-PACKAGE_DIR = Path(__file__).resolve().parent
+PYFUNC_FILE = Path(__file__).resolve().parent / "serving.py"
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the whole nextquill package travels with the model
 PINNED = ("torch", "transformers", "peft", "accelerate", "mlflow")
 SAMPLE_BYTES = 1 << 20  # bytes of safetensors data hashed at each end of a base weight file
 METRICS = ("n", "rouge1", "rougeL", "meteor", "bleu")
@@ -106,21 +106,15 @@ def find_version(client, name: str, digest: str):
     return min(ready, key=lambda v: int(v.version)) if ready else None
 
 
-def _serving_model(params: Params, paths: Paths, run_id: str) -> str:
-    """Log the pyfunc model in run `run_id`; returns its `models:/m-...` URI."""
+def _serving_model(config: dict[str, Any], paths: Paths, run_id: str) -> str:
+    """Log the pyfunc model in run `run_id` with its serving `config`; returns its `models:/m-...` URI."""
     import mlflow
     import pandas as pd
     from mlflow.models import ModelSignature
     from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
-    data, registry = params.data, params.registry
-    config = {"max_new_tokens": registry.max_new_tokens, "repetition_penalty": params.eval.repetition_penalty,
-              "history_k": data.history_k, "max_prompt_tokens": data.max_prompt_tokens,
-              "empty_history": data.empty_history, "rating_range": list(data.rating_range),
-              "max_new_tokens_limit": registry.max_new_tokens_limit, "max_request_rows": registry.max_request_rows,
-              "max_request_chars": registry.max_request_chars}
     # No input schema: MLflow would drop unknown fields silently (a request of only unknown fields would get
-    # `[]`); the model checks every row itself and names the field (nextquill.serving.inputs).
+    # `[]`); the model checks every row itself and names the field (nextquill.mlops.requests).
     signature = ModelSignature(inputs=None, outputs=Schema([ColSpec("string")]),
                                params=ParamSchema([ParamSpec("max_new_tokens", "long", config["max_new_tokens"])]))
     example = pd.DataFrame([{"history": ["Loved the pacing; the ending hit hard."], "item_title": "The Quiet Orbit",
@@ -161,20 +155,22 @@ def _set_challenger(client, name: str, version: str) -> None:
         client.set_registered_model_alias(name, "challenger", version)
 
 
-def register_model(params: Params, paths: Paths, run_id: str) -> tuple[str, bool]:
+def register_model(registry: RegistryConfig, serving: dict[str, Any], paths: Paths, run_id: str) -> tuple[str, bool]:
     """Register the adapter unless a version with its digest exists; returns (version, created).
+
+    `serving` is the served model's config (`nextquill.mlops.requests.serving_config`).
 
     The model is logged (the slow part: it copies the base model) only when no version has the digest; a reused
     version still gets alias challenger if it is the newest, which repairs a run that died before setting it.
     """
     import mlflow
 
-    client, name = mlflow.MlflowClient(), params.registry.model_name
+    client, name = mlflow.MlflowClient(), registry.model_name
     digest = adapter_digest(paths.adapter, paths.base_model)
     existing, model_uri = find_version(client, name, digest), None
     if existing is None:
         start = time.perf_counter()
-        model_uri = _serving_model(params, paths, run_id)
+        model_uri = _serving_model(serving, paths, run_id)
         log.info("logged the pyfunc model %s in %.1f s", model_uri, time.perf_counter() - start)
     commit = client.get_run(run_id).data.tags.get("git_commit", "unknown")
     tags = {**version_metrics(paths.reports / "metrics.json"), "git_commit": commit, "run_id": run_id}
@@ -199,9 +195,9 @@ def _champion(client, name: str):
         return None
 
 
-def _decide(params: Params, champion, version: str, metrics: dict[str, Any]) -> tuple[bool, str, float | None]:
+def _decide(gate: PromoteConfig, champion, version: str, metrics: dict[str, Any]) -> tuple[bool, str, float | None]:
     """(promote, reason, champion score) for the challenger's `metrics` (tags of `version_metrics`)."""
-    key, min_delta = f"test_{params.promote.metric}", params.promote.min_delta
+    key, min_delta = f"test_{gate.metric}", gate.min_delta
     if champion is None:
         return True, "first version", None
     if str(champion.version) == str(version):
@@ -216,7 +212,7 @@ def _decide(params: Params, champion, version: str, metrics: dict[str, Any]) -> 
     return False, f"{key} {score:.6g} - champion {champion_score:.6g} < min_delta {min_delta:g}", champion_score
 
 
-def promote(params: Params, client, name: str, version: str, metrics: dict[str, Any]) -> dict[str, Any]:
+def promote(gate: PromoteConfig, client, name: str, version: str, metrics: dict[str, Any]) -> dict[str, Any]:
     """The gate: move alias `champion` to `version` when its `promote.metric` beats the champion's.
 
     `metrics` holds the challenger's `test_<metric>`, `test_n` and `split` (as `version_metrics` gives them).
@@ -224,10 +220,10 @@ def promote(params: Params, client, name: str, version: str, metrics: dict[str, 
     the challenger is not the champion already; with min_delta 0 a tie promotes the newer version, so set
     min_delta > 0 to require a strict improvement. A first version always becomes champion.
     """
-    key = f"test_{params.promote.metric}"
+    key = f"test_{gate.metric}"
     with registry_lock(name):
         champion = _champion(client, name)
-        promoted, reason, champion_score = _decide(params, champion, version, metrics)
+        promoted, reason, champion_score = _decide(gate, champion, version, metrics)
         if promoted:
             client.set_registered_model_alias(name, "champion", str(version))
         decision = "promoted" if promoted else "kept" if reason == "already champion" else "rejected"
@@ -235,7 +231,7 @@ def promote(params: Params, client, name: str, version: str, metrics: dict[str, 
         for tag, value in (("promotion_decision", decision), ("promotion_reason", reason),
                            ("challenger_score", repr(score)), ("champion_score", repr(champion_score))):
             client.set_model_version_tag(name, str(version), tag, value)
-    return {"decision": decision, "promoted": promoted, "reason": reason, "metric": params.promote.metric,
-            "min_delta": params.promote.min_delta, "version": str(version), "challenger_score": score,
+    return {"decision": decision, "promoted": promoted, "reason": reason, "metric": gate.metric,
+            "min_delta": gate.min_delta, "version": str(version), "challenger_score": score,
             "champion_score": champion_score, "previous_champion": str(champion.version) if champion else None,
             "champion": str(version) if promoted else (str(champion.version) if champion else None)}

@@ -10,8 +10,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from nextquill.synthetic import vocab
-from nextquill.synthetic.people import Item, User
+from nextquill.data.synthetic import vocab
+from nextquill.data.synthetic.people import Item, User
 
 PREFERENCE_KINDS = ("opener", "aspect", "intensifier", "signature", "punctuation", "sign_off")
 Segment = tuple[str, str | None]

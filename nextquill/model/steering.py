@@ -3,7 +3,7 @@
 Each example is run in two contexts that share every generated token: the prompt with the history block (h)
 and the same prompt without it (0). At each step the next-token logits are combined as
 `logits_h + lam * (logits_h - logits_0)`; lam = 0 is plain decoding with the h prompt, lam > 0 pushes the
-continuation further towards what the history changes. The loop mirrors `nextquill.evaluate.generate`
+continuation further towards what the history changes. The loop mirrors `nextquill.evaluation.metrics.generate`
 (HF `generate`): length-sorted batches, left padding, attention masks, KV caches, repetition penalty over the
 h-context ids, greedy or temperature/top-k/top-p sampling, pad after eos, `skip_special_tokens` decoding.
 """
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
-    from nextquill.evaluate import Decoding
+    from nextquill.model.generation import Decoding
 
 
 def steer_logits(logits_h: torch.Tensor, logits_0: torch.Tensor, lam: float) -> torch.Tensor:
@@ -113,14 +113,17 @@ def _eos_ids(model, tokenizer) -> set[int]:
 
 
 def steered_generate(model, tokenizer, prompts_h: Sequence[Sequence[int]], prompts_0: Sequence[Sequence[int]],
-                     lam: float, decoding: Decoding, batch_size: int) -> list[str]:
+                     lam: float, decoding: Decoding, batch_size: int, desc: str = "decode (steered)") -> list[str]:
     """CoS continuations of paired token-id prompts (with / without history), in input order.
 
     Batches hold prompts of similar h-length (longest first, as `generate`); each step runs one token through
     both KV caches, steers with `steer_logits`, penalises repeats over the h-context ids (HF sees exactly these),
     then takes the argmax or samples. Rows stop at eos and are padded after; the batch stops when all rows have.
+    Progress (examples done, ETA) is reported as `desc`.
     """
     import torch
+
+    from nextquill.progress import Progress
 
     if len(prompts_h) != len(prompts_0):
         raise ValueError(f"{len(prompts_h)} prompts with history but {len(prompts_0)} without")
@@ -132,6 +135,7 @@ def steered_generate(model, tokenizer, prompts_h: Sequence[Sequence[int]], promp
     top_k = getattr(getattr(model, "generation_config", None), "top_k", None)
     top_k = 50 if top_k is None else top_k  # HF's global default, applied by `generate` whenever it samples
     model.eval()
+    progress = Progress(len(prompts_h), desc, "examples")
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]
         views = (_Context(model, [prompts_h[i] for i in chunk], pad, device),
@@ -153,4 +157,6 @@ def steered_generate(model, tokenizer, prompts_h: Sequence[Sequence[int]], promp
                 new_h = new_0 = nxt[:, None]  # both contexts continue with the same token
         for row, i in enumerate(chunk):
             texts[i] = tokenizer.decode(seen[row, width:], skip_special_tokens=True).strip()
+        progress.update(len(chunk))
+    progress.close()
     return texts

@@ -94,7 +94,9 @@ def js_weights(logits_h: torch.Tensor, logits_0: torch.Tensor, mask: torch.Tenso
     The official code's unused `weight_strategy='JS'` (https://arxiv.org/abs/2506.02368 names only the hard
     weights). Written in log space so that identical views give exactly 0 and zero probabilities give no NaN:
     with d = log p_h - log p_0, log p_h - log m = ln 2 - softplus(-d) and log p_0 - log m = ln 2 - softplus(d).
-    The zero-probability guards make the forward safe only; compute these weights under `no_grad`.
+    The zero-probability guards make the forward safe only; compute these weights under `no_grad`. This project
+    detaches them (`nextquill.model.views.online_weights`), a departure: in the official code gradients flow
+    through the JS weights into both views.
 
     Args:
         logits_h (torch.Tensor): (N, V) logits with the history.

@@ -1,0 +1,1 @@
+"""Evaluation: generation and text metrics, the DCE diagnostic against truth labels, and the reports."""

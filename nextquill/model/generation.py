@@ -1,0 +1,65 @@
+"""Batched generation from token-id prompts, and the decoding settings every decoder shares.
+
+Prompts are sorted by length, left-padded, always with the attention mask, with the KV cache; greedy
+with repetition penalty 1.2 (the official protocol) unless `params.eval` says otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """Generation settings; built from `params.eval` by `from_config`, so no value is written twice."""
+
+    max_new_tokens: int
+    repetition_penalty: float
+    do_sample: bool
+    temperature: float
+    top_p: float
+
+    @classmethod
+    def from_config(cls, cfg, **overrides) -> Decoding:
+        """From an `EvalConfig`; `overrides` replace fields (e.g. max_new_tokens)."""
+        values = {"max_new_tokens": cfg.max_new_tokens, "repetition_penalty": cfg.repetition_penalty,
+                  "do_sample": cfg.do_sample, "temperature": cfg.temperature, "top_p": cfg.top_p}
+        return cls(**(values | overrides))
+
+
+def generate(model, tokenizer, prompts: Sequence[Sequence[int]], decoding: Decoding, batch_size: int,
+             desc: str = "decode") -> list[str]:
+    """Continuations of token-id prompts, in input order; batches hold prompts of similar length.
+
+    Progress (examples done, ETA) is reported as `desc`.
+    """
+    import torch
+
+    from nextquill.progress import Progress
+
+    order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
+    texts: list[str] = [""] * len(prompts)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    sampling = {"temperature": decoding.temperature, "top_p": decoding.top_p} if decoding.do_sample else {}
+    model.eval()
+    progress = Progress(len(prompts), desc, "examples")
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        width = max(len(prompts[i]) for i in chunk)
+        ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for row, i in enumerate(chunk):
+            ids[row, width - len(prompts[i]):] = torch.tensor(prompts[i])
+            mask[row, width - len(prompts[i]):] = 1
+        device = next(model.parameters()).device
+        ids, mask = ids.to(device), mask.to(device)
+        with torch.no_grad():
+            out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=decoding.max_new_tokens,
+                                 do_sample=decoding.do_sample, repetition_penalty=decoding.repetition_penalty,
+                                 pad_token_id=pad, eos_token_id=tokenizer.eos_token_id, use_cache=True, **sampling)
+        for row, i in enumerate(chunk):
+            texts[i] = tokenizer.decode(out[row, width:], skip_special_tokens=True).strip()
+        progress.update(len(chunk))
+    progress.close()
+    return texts
