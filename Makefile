@@ -100,7 +100,7 @@ test-reliability: setup $(STAMP)/chromium
 lint: setup
 	$(VENV)/bin/ruff check nextquill flows tests benchmarks
 	$(VENV)/bin/actionlint .github/workflows/*.yml
-	$(VENV)/bin/shellcheck .ci/run .ci/retrain
+	$(VENV)/bin/shellcheck .ci/run .ci/retrain benchmarks/gpu.sh
 
 # What the retrain workflow runs: dvc pull (if a remote is set), NQ_OVERRIDES="k=v ...", dvc repro, summary, push.
 retrain: setup

@@ -38,7 +38,8 @@ class ModelConfig(_Section):
     )
     revision: str | None = Field(None, description="Hub revision (branch, tag or commit); Hub ids only.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
-        "auto", description="Weights dtype of the converted base model; auto = float32 on CPU, bfloat16 on GPU."
+        "auto", description="Weights dtype of the base model; auto = bfloat16 on a GPU or on a CPU with native bf16 "
+        "(avx512_bf16, amx_bf16, Arm bf16), else float32."
     )
     trust_remote_code: bool = Field(False, description="Allow model code from the Hub. Off unless you trust it.")
 

@@ -1,9 +1,11 @@
 """The MLflow model registry: register the adapter once per content digest, and the promotion gate.
 
-`register_model` logs `nextquill/mlops/serving.py` as a pyfunc "models from code" model (base model,
-adapter, serving config, and this package's code as artifacts; docs/setup.md explains why not
-`mlflow.transformers`), registers it with its tags set in the same transaction as the version, and points
-alias `challenger` at it. `promote` moves alias `champion` when the challenger beats it on the same test split.
+`register_model` logs `nextquill/mlops/serving.py` as a pyfunc "models from code" model (adapter, serving
+config, and this package's code as artifacts; docs/setup.md explains why not `mlflow.transformers`). The base
+model is stored once per content digest, as the artifacts of a run tagged `nextquill.base_sha256`, and each
+version's serving config points at it (`base_uri`), so a version costs its adapter, not another base copy.
+It registers the model with its tags set in the same transaction as the version, and points alias `challenger`
+at it. `promote` moves alias `champion` when the challenger beats it on the same test split.
 Aliases and tags only; legacy stages are never used.
 
 Concurrency guarantees:
@@ -91,6 +93,38 @@ def registry_lock(name: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+BASE_TAG = "nextquill.base_sha256"
+
+
+def stored_base(client, experiment_id: str, base: Path) -> str:
+    """`runs:/<id>/base`: the base model stored once per content digest in `experiment_id`, logged the first time.
+
+    A version's served model downloads it from there at load time (a plain path on a local artifact store: no
+    copy), so registering a new adapter on the same base stores only the adapter.
+    """
+    digest = adapter_digest(base)  # every file's bytes: two bases share a store only when they are the same
+
+    def find() -> str | None:
+        query = f"tags.`{BASE_TAG}` = '{digest}' and attributes.status = 'FINISHED'"
+        runs = client.search_runs([experiment_id], query, max_results=1)
+        return runs[0].info.run_id if runs else None
+
+    run_id = find()
+    if run_id is None:
+        with registry_lock(f"base-{digest}"):
+            run_id = find()  # or stored meanwhile by another process
+            if run_id is None:
+                run = client.create_run(experiment_id, tags={BASE_TAG: digest,
+                                                             "mlflow.runName": f"base-model-{digest[:12]}"})
+                run_id = run.info.run_id
+                start = time.perf_counter()
+                client.log_artifacts(run_id, str(base), "base")
+                client.set_terminated(run_id)
+                log.info("stored the base model once (sha256 %s…) in run %s in %.1f s", digest[:12], run_id,
+                         time.perf_counter() - start)
+    return f"runs:/{run_id}/base"
+
+
 def version_metrics(metrics_file: Path) -> dict[str, str]:
     """`test_<metric>` and `split` tags from reports/metrics.json (floats as repr, so they round-trip exactly)."""
     metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
@@ -120,14 +154,15 @@ def _serving_model(config: dict[str, Any], paths: Paths, run_id: str) -> str:
     example = pd.DataFrame([{"history": ["Loved the pacing; the ending hit hard."], "item_title": "The Quiet Orbit",
                              "item_description": "A slow-burn novel about a lighthouse keeper.", "rating": 5.0,
                              "review_title": "Worth it"}])
+    base_uri = stored_base(mlflow.MlflowClient(), mlflow.MlflowClient().get_run(run_id).info.experiment_id,
+                           paths.base_model)
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_id=run_id):
-        (Path(tmp) / "serving.json").write_text(json.dumps(config, indent=2))
+        (Path(tmp) / "serving.json").write_text(json.dumps(config | {"base_uri": base_uri}, indent=2))
         # The example's max_new_tokens=1 keeps MLflow's load-and-predict check of the example cheap; the
         # signature's default (registry.max_new_tokens) is what callers get.
         info = mlflow.pyfunc.log_model(
             name="model", python_model=str(PYFUNC_FILE), code_paths=[str(PACKAGE_DIR)],
-            artifacts={"base": str(paths.base_model.resolve()), "adapter": str(paths.adapter.resolve()),
-                       "config": str(Path(tmp) / "serving.json")},
+            artifacts={"adapter": str(paths.adapter.resolve()), "config": str(Path(tmp) / "serving.json")},
             pip_requirements=pip_requirements(), signature=signature, input_example=(example, {"max_new_tokens": 1}),
         )
     return info.model_uri

@@ -2,9 +2,9 @@
 
 `nextquill.mlops.registry` logs this file with `mlflow.pyfunc.log_model(python_model=<this path>, artifacts=...)`;
 MLflow copies it into the model and executes it at load time, so it must not be imported by the package.
-Artifacts: `base` (transformers folder), `adapter` (peft adapter or whole model folder), `config` (JSON:
-max_new_tokens, repetition_penalty, history_k, max_prompt_tokens, empty_history, and the request limits
-rating_range, max_new_tokens_limit, max_request_rows, max_request_chars). Why not
+Artifacts: `adapter` (peft adapter or whole model folder) and `config` (JSON: `base_uri`, where the shared
+base model is stored; max_new_tokens, repetition_penalty, history_k, max_prompt_tokens, empty_history; the
+request limits rating_range, max_new_tokens_limit, max_request_rows, max_request_chars). Why not
 `mlflow.transformers`: with a peft model it silently saves LoRA-keyed weights as base weights (docs/setup.md).
 Prompts are rendered by `nextquill.data.prompts`, so the serving environment needs the nextquill package.
 """
@@ -26,7 +26,11 @@ class NextQuillModel(PythonModel):
 
         # Every setting comes from the params the model was registered with (`serving.json`); none is written here.
         self.config = json.loads(Path(context.artifacts["config"]).read_text())
-        base, adapter = Path(context.artifacts["base"]), Path(context.artifacts["adapter"])
+        adapter = Path(context.artifacts["adapter"])
+        if "base_uri" in self.config:  # the base is stored once in the tracking store, shared by the versions
+            base = Path(mlflow.artifacts.download_artifacts(self.config["base_uri"]))
+        else:  # a version registered before the shared store carries its own copy
+            base = Path(context.artifacts["base"])
         options = {"local_files_only": True, "use_safetensors": True}
         if (adapter / "adapter_config.json").is_file():
             from peft import PeftModel

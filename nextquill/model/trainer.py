@@ -117,9 +117,19 @@ class NextQuillTrainer(Trainer):
         return (loss, None) if return_outputs else loss
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """Adds the loss terms: every process calls `log` at the same steps, so they are reduced across ranks.
+
+        Each rank's loss term is its share of a window normalised over all ranks, so the ranks' shares add up
+        to the term (sum); the other metrics (weight fractions) are averaged.
+        """
         mode = "train" if "loss" in logs else "eval"
-        for key, values in self._metrics[mode].items():
+        for key, values in sorted(self._metrics[mode].items()):
             if values:
-                logs[key if mode == "train" else f"eval_{key}"] = sum(values) / len(values)
+                value = sum(values) / len(values)
+                if self.args.world_size > 1:
+                    reduced = self.accelerator.reduce(torch.tensor(value, device=self.args.device),
+                                                      reduction="sum" if key.startswith("loss/") else "mean")
+                    value = float(reduced)
+                logs[key if mode == "train" else f"eval_{key}"] = value
         self._metrics[mode].clear()
         super().log(logs, start_time)

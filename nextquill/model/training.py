@@ -141,8 +141,12 @@ def progress_callback(desc: str):
     return _Progress()
 
 
-def train_adapter(params: Params, paths: Paths, out: Path, name: str = "train") -> dict:
-    """Train `params.train.objective` from the base model and write the adapter (or full model) to `out`."""
+def train_adapter(params: Params, paths: Paths, out: Path, name: str = "train") -> dict | None:
+    """Train `params.train.objective` from the base model and write the adapter (or full model) to `out`.
+
+    Returns the training metrics; under data parallelism (torchrun, accelerate) only the first process writes
+    the outputs and returns them, the others return None.
+    """
     from nextquill.model.collator import CausalPairCollator
     from nextquill.model.trainer import LossSettings, NextQuillTrainer
 
@@ -161,6 +165,8 @@ def train_adapter(params: Params, paths: Paths, out: Path, name: str = "train") 
     )
     last = last_complete_checkpoint(checkpoints) if cfg.resume == "auto" else None
     trainer.train(resume_from_checkpoint=last)
+    if not trainer.is_world_process_zero():  # data-parallel: the other ranks hold the same weights; rank 0 writes
+        return None
     info = {"objective": cfg.objective, "estimator": fx.estimator, "examples": len(rows), "lora": cfg.lora.enabled}
     with atomic_dir(out) as folder:
         trainer.model.save_pretrained(folder)

@@ -32,7 +32,8 @@ def run(params: Params, paths: Paths) -> dict:
         return {"trained": False}
     from nextquill.model.training import train_adapter
 
-    return {"trained": True, **train_adapter(reference_params(params), paths, paths.reference, name="reference")}
+    metrics = train_adapter(reference_params(params), paths, paths.reference, name="reference")
+    return {"trained": True, **(metrics or {})}  # None: another process of a data-parallel run writes
 
 
 def main(argv: list[str] | None = None) -> int:

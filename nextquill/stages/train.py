@@ -22,6 +22,8 @@ def run(params: Params, paths: Paths) -> dict:
     from nextquill.evaluation.report import write_loss_plot
 
     metrics = train_adapter(params, paths, paths.adapter)
+    if metrics is None:  # not the first process of a data-parallel run: that one writes the outputs
+        return {}
     write_loss_plot(paths.reports / "plots" / "train_log.csv", paths.reports / "plots" / "train_loss.png")
     return metrics
 

@@ -228,6 +228,33 @@ def test_worse_then_better_adapter_through_the_stage(tmp_path, tiny_model_dir, s
     assert {k: str(v) for k, v in aliases.items()} == {"champion": "3", "challenger": "3"}
 
 
+def _bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def test_the_base_is_stored_once_and_each_version_holds_only_its_adapter(tmp_path, tiny_model_dir):
+    import mlflow
+
+    from nextquill.mlops.registry import BASE_TAG
+    from nextquill.stages.register import run
+
+    params = make_params(f"sqlite:///{tmp_path}/store.db", "nq-shared")
+    for seed in (1, 2):
+        make_project(tmp_path / "project", tiny_model_dir, seed=seed, rouge1=0.1 * seed)
+        assert run(params, Paths(tmp_path / "project"))["created"]
+    client = mlflow.MlflowClient()
+    bases = client.search_runs([client.get_experiment_by_name("nextquill").experiment_id], f"tags.`{BASE_TAG}` != ''")
+    assert len(bases) == 1  # two versions, one stored base
+    base_bytes = _bytes(tiny_model_dir)
+    for version in ("1", "2"):
+        folder = Path(mlflow.artifacts.download_artifacts(f"models:/nq-shared/{version}"))
+        assert not list(folder.rglob("model.safetensors")), "a version must not carry a base copy"
+        assert json.loads(next(folder.rglob("serving.json")).read_text())["base_uri"].startswith("runs:/")
+        served = mlflow.pyfunc.load_model(f"models:/nq-shared/{version}")  # loads with nothing copied by hand
+        assert isinstance(served.predict([{"prompt": PROMPT}], {"max_new_tokens": 2})[0], str)
+        assert _bytes(Path(next(folder.rglob("adapter_model.safetensors")).parent)) < base_bytes
+
+
 def test_tracking_uri_never_depends_on_cwd(tmp_path, monkeypatch):
     from nextquill.config import TrackingConfig
     from nextquill.mlops.tracking import tracking_uri
