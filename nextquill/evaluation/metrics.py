@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 
 def example_scores(hyps: Sequence[str], refs: Sequence[str], use_stemmer: bool = False) -> list[dict[str, float]]:
-    """Per-example ROUGE-1 F, ROUGE-L F and METEOR."""
+    """Per-example ROUGE-1 F, ROUGE-L F, METEOR and sentence BLEU (0-100): what paired statistics resample."""
+    import sacrebleu
     from nltk.tokenize import NLTKWordTokenizer
     from nltk.translate.meteor_score import meteor_score
     from rouge_score import rouge_scorer
@@ -23,18 +24,26 @@ def example_scores(hyps: Sequence[str], refs: Sequence[str], use_stemmer: bool =
     for hyp, ref in zip(hyps, refs, strict=True):
         rouge = scorer.score(ref, hyp)  # score(target, prediction)
         out.append({"rouge1": rouge["rouge1"].fmeasure, "rougeL": rouge["rougeL"].fmeasure,
-                    "meteor": meteor_score([tokenize(ref)], tokenize(hyp))})
+                    "meteor": meteor_score([tokenize(ref)], tokenize(hyp)),
+                    "sentence_bleu": sacrebleu.sentence_bleu(hyp, [ref]).score})
     return out
 
 
+SHORT_WORDS = 10  # an output under this many words does not write a review: counted as `short_outputs`
+
+
 def aggregate(scores: Sequence[dict[str, float]], hyps: Sequence[str], refs: Sequence[str]) -> dict[str, float]:
-    """Means of the per-example scores plus corpus BLEU (0-100)."""
+    """Means of the per-example scores, corpus BLEU (0-100), and how long the outputs are (`short_outputs`:
+    outputs under SHORT_WORDS words; `prediction_words`, `reference_words`: mean words)."""
     import sacrebleu
 
     if not scores:
         return {"n": 0}
     means = {k: sum(s[k] for s in scores) / len(scores) for k in scores[0]}
-    return {"n": len(scores), **means, "bleu": sacrebleu.corpus_bleu(list(hyps), [list(refs)]).score}
+    words = [len(h.split()) for h in hyps]
+    return {"n": len(scores), **means, "bleu": sacrebleu.corpus_bleu(list(hyps), [list(refs)]).score,
+            "short_outputs": sum(w < SHORT_WORDS for w in words), "prediction_words": sum(words) / len(words),
+            "reference_words": sum(len(r.split()) for r in refs) / len(refs)}
 
 
 def bertscore_f1(hyps: Sequence[str], refs: Sequence[str], encoder: str, batch_size: int = 16) -> list[float]:

@@ -108,7 +108,8 @@ def explain(params: Params, paths: Paths, model, tokenizer, rows: list[dict]) ->
     fx = params.effects
     settings = WeightSettings.from_effects(params.effects)
     effects: dict[int, tuple[list, list]] = {}
-    for i, d, w in estimate(model, rows, params.eval.batch_size, settings, tokenizer.pad_token_id):
+    batches = estimate(model, rows, params.eval.batch_size, settings, tokenizer.pad_token_id, desc="token effects")
+    for i, d, w in batches:
         effects[i] = (d, w)
     dce_rows = [effects[i][0] for i in range(len(rows))]
     labels = [r.get("pref_labels") for r in rows]

@@ -101,3 +101,12 @@ def test_bertscore_with_the_embedded_encoder():
     close, far = bertscore_f1(["The pacing was great and the dialogue shone.", "Quantum zebras eat invoices."],
                               [refs[0], refs[0]], default_encoder())
     assert 0 < far < close < 1
+
+
+def test_aggregate_counts_outputs_that_stop_before_a_review():
+    hyps = ["Not quite here.", "one two three four five six seven eight nine ten", ""]
+    refs = ["a full review of the book with many words in it", "short one", "x"]
+    result = aggregate(example_scores(hyps, refs), hyps, refs)
+    assert result["short_outputs"] == 2 and result["n"] == 3  # 3 words and 0 words are under 10; 10 is not
+    assert result["prediction_words"] == (3 + 10 + 0) / 3 and result["reference_words"] == (11 + 2 + 1) / 3
+    assert all(0 <= s["sentence_bleu"] <= 100 for s in example_scores(hyps, refs))
