@@ -96,13 +96,31 @@ def registry_lock(name: str) -> Iterator[None]:
 BASE_TAG = "nextquill.base_sha256"
 
 
+def base_experiment(client, experiment_id: str) -> str:
+    """The experiment `<name> base models` next to the pipeline's, which holds the stored base models (so the
+    pipeline's experiment lists pipeline runs only); its artifacts sit under the pipeline experiment's."""
+    from mlflow.exceptions import MlflowException
+
+    parent = client.get_experiment(experiment_id)
+    name = f"{parent.name} base models"
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    try:
+        return client.create_experiment(name, artifact_location=f"{parent.artifact_location.rstrip('/')}/base-models")
+    except MlflowException:  # created meanwhile by another process
+        return client.get_experiment_by_name(name).experiment_id
+
+
 def stored_base(client, experiment_id: str, base: Path) -> str:
-    """`runs:/<id>/base`: the base model stored once per content digest in `experiment_id`, logged the first time.
+    """`runs:/<id>/base`: the base model stored once per content digest, logged the first time (in the
+    `base models` experiment next to `experiment_id`).
 
     A version's served model downloads it from there at load time (a plain path on a local artifact store: no
     copy), so registering a new adapter on the same base stores only the adapter.
     """
     digest = adapter_digest(base)  # every file's bytes: two bases share a store only when they are the same
+    experiment_id = base_experiment(client, experiment_id)
 
     def find() -> str | None:
         query = f"tags.`{BASE_TAG}` = '{digest}' and attributes.status = 'FINISHED'"

@@ -243,8 +243,10 @@ def test_the_base_is_stored_once_and_each_version_holds_only_its_adapter(tmp_pat
         make_project(tmp_path / "project", tiny_model_dir, seed=seed, rouge1=0.1 * seed)
         assert run(params, Paths(tmp_path / "project"))["created"]
     client = mlflow.MlflowClient()
-    bases = client.search_runs([client.get_experiment_by_name("nextquill").experiment_id], f"tags.`{BASE_TAG}` != ''")
+    bases = client.search_runs([client.get_experiment_by_name("nextquill base models").experiment_id],
+                               f"tags.`{BASE_TAG}` != ''")
     assert len(bases) == 1  # two versions, one stored base
+    assert len(client.search_runs([client.get_experiment_by_name("nextquill").experiment_id])) == 2  # pipeline runs
     base_bytes = _bytes(tiny_model_dir)
     for version in ("1", "2"):
         folder = Path(mlflow.artifacts.download_artifacts(f"models:/nq-shared/{version}"))
