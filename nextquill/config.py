@@ -218,7 +218,12 @@ class TrainConfig(_Section):
     objective: Objective = Field("nextquill", description="sft | context_sft | mce_only | dce_only | mce_dce | "
                                  "nextquill (the rows of the paper's ablation).")
     alpha: float = Field(0.1, ge=0, description="Weight α of the causal alignment term L_p (official: 0.1).")
-    weight_lp: bool = Field(False, description="Weight L_p by ω (paper) or not (official code).")
+    lp: Literal["official", "weighted", "effect_to_effect"] = Field(
+        "official", description="Form of NextQuill's L_p: official = CE(z_h - z_0, y) unweighted (official code); "
+        "weighted = ω-weighted (the paper's summary); effect_to_effect = the model's effect on each gold token "
+        "regressed onto the estimator's DCE (a reconstruction of Algorithm 1; needs effects.estimator reference "
+        "or base).",
+    )
     lora: LoraSettings = LoraSettings()
     learning_rate: float = Field(1e-3, gt=0, description="Peak learning rate (LoRA; official full FT: 5e-6).")
     weight_decay: float = Field(0.025, ge=0, description="AdamW weight decay (official: 0.025).")
@@ -296,8 +301,8 @@ class PromoteConfig(_Section):
 
 ZeroShot = Literal["base_no_history", "base_history", "base_steering"]
 Trained = Literal["sft", "context_sft", "context_sft_relevance", "mce_only", "dce_only", "mce_dce", "nextquill",
-                  "nextquill_base"]
-Derived = Literal["context_sft_steering", "nextquill_reference"]
+                  "nextquill_weighted", "nextquill_base"]
+Derived = Literal["context_sft_steering", "nextquill_reference", "nextquill_e2e"]
 
 
 class CompareConfig(_Section):
@@ -342,6 +347,10 @@ class Params(_Section):
         train = self.train
         twin = train.objective in ("mce_only", "mce_dce", "nextquill") or (
             train.objective == "dce_only" and self.effects.estimator == "online")
+        if train.objective == "nextquill" and train.lp == "effect_to_effect" and self.effects.estimator == "online":
+            raise ValueError("train.lp = 'effect_to_effect' with effects.estimator = 'online': the data-side effect "
+                             "would be the model's own effect, so L_p = (e - stopgrad(e))² is 0 with no gradient; "
+                             "use effects.estimator: reference (θ_D) or base")
         if twin and train.lora.enabled and train.lora.dropout > 0:
             raise ValueError(f"train.lora.dropout = {train.lora.dropout} with objective {train.objective!r}, which "
                              "runs the with- and without-history views as two passes with independent dropout masks; "

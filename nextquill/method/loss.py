@@ -14,7 +14,8 @@ import torch
 from nextquill.method.causal import IGNORE_INDEX, gold_logprobs, mce, safe_div
 
 # objective -> (view whose CE is L_n, L_n ω-weighted, L_p: None = absent, else ω-weighted); docs/method.md, ablations.
-# "nextquill" weights L_p only when `weight_lp` is True (paper); the official code does not.
+# The form of nextquill's L_p is `lp`: "official" (unweighted, the official code), "weighted" (ω-weighted, the
+# paper's summary) or "effect_to_effect" (the model's effect regressed onto the data-side effect, Algorithm 1).
 TERMS: dict[str, tuple[str, bool, bool | None]] = {
     "sft": ("0", False, None),
     "context_sft": ("h", False, None),
@@ -24,20 +25,25 @@ TERMS: dict[str, tuple[str, bool, bool | None]] = {
     "nextquill": ("h", True, False),
 }
 OBJECTIVES = tuple(TERMS)
+LP_FORMS = ("official", "weighted", "effect_to_effect")
 
 
-def _required(objective: str, weight_lp: bool) -> tuple[str, bool, bool | None, set[str]]:
+def _required(objective: str, lp: str) -> tuple[str, bool, bool | None, set[str]]:
     """The objective's terms and the inputs they read; dce_only reads only logits_h (its weights are given)."""
     if objective not in TERMS:
         raise ValueError(f"unknown objective {objective!r}; expected one of {', '.join(OBJECTIVES)}")
+    if lp not in LP_FORMS:
+        raise ValueError(f"unknown L_p form {lp!r}; expected one of {', '.join(LP_FORMS)}")
     view, ln_weighted, lp_weighted = TERMS[objective]
     if objective == "nextquill":
-        lp_weighted = weight_lp
+        lp_weighted = lp == "weighted"
     needs = {f"logits_{view}"}
     if lp_weighted is not None:
         needs |= {"logits_h", "logits_0"}
     if ln_weighted or lp_weighted:
         needs.add("weights")
+    if objective == "nextquill" and lp == "effect_to_effect":
+        needs.add("data_effect")
     return view, ln_weighted, lp_weighted, needs
 
 
@@ -59,8 +65,9 @@ def objective_loss(
     logits_h: torch.Tensor | None = None,
     logits_0: torch.Tensor | None = None,
     weights: torch.Tensor | None = None,
-    alpha: float = 0.1,
-    weight_lp: bool = False,
+    data_effect: torch.Tensor | None = None,
+    alpha: float,
+    lp: str,
     token_denominator: torch.Tensor | float | None = None,
     weight_denominator: torch.Tensor | float | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -69,8 +76,11 @@ def objective_loss(
     With ℓ the token cross-entropy and the sums over tokens with label != -100:
     unweighted terms are Σ ℓ / token_denominator, weighted terms Σ ω·ℓ / weight_denominator.
     L_n = ℓ(z_0, y) for sft, else ℓ(z_h, y), weighted for dce_only and nextquill. L_p = ℓ(z_h - z_0, y)
-    (the MCE through softmax-CE), unweighted for mce_only, weighted for mce_dce, and for nextquill weighted
-    only when `weight_lp` is True. sft, context_sft and dce_only have no L_p.
+    (the MCE through softmax-CE), unweighted for mce_only, weighted for mce_dce; for nextquill by `lp`:
+    "official" unweighted, "weighted" ω-weighted, or "effect_to_effect"
+    L_p = Σ_t (e_t - d_t)² / token_denominator with e_t = softmax(z_h)[y_t] - softmax(z_0)[y_t], the model's
+    effect on the gold token (gradients flow into both views), and d_t = `data_effect`, the estimator's DCE
+    (constant). sft, context_sft and dce_only have no L_p.
 
     Args:
         objective (str): one of "sft", "context_sft", "mce_only", "dce_only", "mce_dce", "nextquill".
@@ -81,8 +91,10 @@ def objective_loss(
         weights (torch.Tensor | None): (N,) unnormalised token weights ω (`effects.threshold_weights`,
             `effects.js_weights` or a frozen θ_D's); needed by dce_only, mce_dce and nextquill; the other
             objectives use them only for the metric. Treated as constants (detached) and zeroed at -100 positions.
-        alpha (float): weight α of L_p. Default 0.1 (official code).
-        weight_lp (bool): ω-weight L_p of nextquill (paper) instead of the official code's plain mean. Default False.
+        data_effect (torch.Tensor | None): (N,) the data-side effect d_t of each gold token (a frozen θ_D's or
+            the base model's DCE), detached; needed by nextquill with lp "effect_to_effect".
+        alpha (float): weight α of L_p (`train.alpha`).
+        lp (str): the form of nextquill's L_p (`train.lp`): "official", "weighted" or "effect_to_effect".
         token_denominator (torch.Tensor | float | None): divisor of unweighted terms; default this micro-batch's
             number of unmasked tokens. Pass the accumulation window's count for exact gradient accumulation.
         weight_denominator (torch.Tensor | float | None): divisor of weighted terms; default this micro-batch's
@@ -96,8 +108,9 @@ def objective_loss(
     Raises:
         ValueError: for an unknown objective, or when logits or weights the objective needs are None.
     """
-    view, ln_weighted, lp_weighted, needs = _required(objective, weight_lp)
-    _check(objective, needs, {"logits_h": logits_h, "logits_0": logits_0, "weights": weights})
+    view, ln_weighted, lp_weighted, needs = _required(objective, lp)
+    _check(objective, needs, {"logits_h": logits_h, "logits_0": logits_0, "weights": weights,
+                              "data_effect": data_effect})
     mask = labels != IGNORE_INDEX  # (N,); the one place where -100 is interpreted
     ones = mask.float()
     omega = weights.detach().float() * ones if weights is not None else None
@@ -109,13 +122,16 @@ def objective_loss(
 
     # -gold_logprobs is the float32 token CE; it is already 0 at -100, and the coefficients zero it again.
     ln = term(-gold_logprobs(logits_h if view == "h" else logits_0, labels), ln_weighted)
-    lp = torch.zeros_like(ln)
-    if lp_weighted is not None:
-        lp = term(-gold_logprobs(mce(logits_h, logits_0), labels), lp_weighted)
+    lp_term = torch.zeros_like(ln)
+    if objective == "nextquill" and lp == "effect_to_effect":
+        effect = gold_logprobs(logits_h, labels).exp() - gold_logprobs(logits_0, labels).exp()  # (N,) e_t
+        lp_term = _term((effect - data_effect.detach().float()) ** 2, ones, tok_den)
+    elif lp_weighted is not None:
+        lp_term = term(-gold_logprobs(mce(logits_h, logits_0), labels), lp_weighted)
     no_weights = torch.zeros((), device=labels.device)
-    metrics = {"loss/ln": ln.detach(), "loss/lp": lp.detach(),
+    metrics = {"loss/ln": ln.detach(), "loss/lp": lp_term.detach(),
                "weights/pref_fraction": no_weights if omega is None else pref_fraction(omega, mask)}
-    return ln + alpha * lp, metrics
+    return ln + alpha * lp_term, metrics
 
 
 def pref_fraction(weights: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

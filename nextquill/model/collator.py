@@ -46,6 +46,8 @@ class CausalPairCollator:
         views (tuple[str, ...]): "h" and/or "0".
         weight_key (str | None): a per-target-token column (e.g. precomputed DCE weights), right-aligned
             like the labels into `weights` (B, K); absent when None.
+        effect_key (str | None): another per-target-token column (the estimator's DCE, for the effect-to-effect
+            L_p), right-aligned into `effects` (B, K); absent when None.
 
     Returns a dict with `labels` (B, K) and, per view v, `input_ids_v` (B, T_v) and `answer_positions_v`
     (B, K): `labels[b, j]` is predicted by the logits at position `answer_positions_v[b, j]` of row b
@@ -62,11 +64,12 @@ class CausalPairCollator:
     [[8, 2], [-100, 2]]
     """
 
-    def __init__(self, pad_id: int, views: tuple[str, ...] = ("h", "0"), weight_key: str | None = None):
+    def __init__(self, pad_id: int, views: tuple[str, ...] = ("h", "0"), weight_key: str | None = None,
+                 effect_key: str | None = None):
         unknown = set(views) - set(VIEWS)
         if unknown or not views:
             raise ValueError(f"views must be a non-empty subset of {sorted(VIEWS)}, got {views}")
-        self.pad_id, self.views, self.weight_key = pad_id, views, weight_key
+        self.pad_id, self.views, self.weight_key, self.effect_key = pad_id, views, weight_key, effect_key
 
     def __call__(self, rows: Sequence[dict]) -> dict[str, torch.Tensor]:
         targets = [r["target_ids"] for r in rows]
@@ -85,11 +88,13 @@ class CausalPairCollator:
                                      "needs at least one token before it")
                 positions[i, first[i]:] = torch.arange(len(prompt) - 1, len(prompt) - 1 + len(target))
             batch[f"answer_positions_{view}"] = positions
-        if self.weight_key is not None:
+        for key, name in ((self.weight_key, "weights"), (self.effect_key, "effects")):
+            if key is None:
+                continue
             for i, (row, target) in enumerate(zip(rows, targets, strict=True)):
-                if len(row[self.weight_key]) != len(target):  # a stale effects table would shift every weight
+                if len(row[key]) != len(target):  # a stale effects table would shift every value
                     raise ValueError(f"row {i} of the batch ({row.get('example_id', 'no example_id')}): "
-                                     f"{len(row[self.weight_key])} {self.weight_key} for {len(target)} target tokens; "
+                                     f"{len(row[key])} {key} for {len(target)} target tokens; "
                                      "re-run `dvc repro effects`")
-            batch["weights"] = _right_align([r[self.weight_key] for r in rows], width, 0.0, torch.float32)
+            batch[name] = _right_align([r[key] for r in rows], width, 0.0, torch.float32)
         return batch

@@ -29,7 +29,7 @@ class LossSettings:
     estimator: str  # "online": weights from this step's views; else from the batch's `weights`
     weighting: str
     alpha: float
-    weight_lp: bool
+    lp: str  # the form of nextquill's L_p: official | weighted | effect_to_effect
     delta: float
     lam: float
     eps: float
@@ -39,7 +39,7 @@ class LossSettings:
         """From `params.train` and `params.effects`; `overrides` replace fields (e.g. the objective)."""
         train, fx = params.train, params.effects
         values = {"objective": train.objective, "estimator": fx.estimator, "weighting": fx.weighting,
-                  "alpha": train.alpha, "weight_lp": train.weight_lp, "delta": fx.delta, "lam": fx.lam, "eps": fx.eps}
+                  "alpha": train.alpha, "lp": train.lp, "delta": fx.delta, "lam": fx.lam, "eps": fx.eps}
         return cls(**(values | overrides))
 
     @property
@@ -53,6 +53,11 @@ class LossSettings:
     @property
     def precomputed(self) -> bool:
         return self.objective in WEIGHTED and self.estimator != "online"
+
+    @property
+    def needs_data_effect(self) -> bool:
+        """The effect-to-effect L_p regresses onto the estimator's DCE, read from the batch (`effects`)."""
+        return self.objective == "nextquill" and self.lp == "effect_to_effect"
 
 
 class NextQuillTrainer(Trainer):
@@ -106,7 +111,8 @@ class NextQuillTrainer(Trainer):
             # from this micro-batch's mean weight; exact when the windows' mean weights agree.
             weight_den = weights.sum() * token_den / keep.sum().clamp(min=1)
         loss, metrics = objective_loss(s.objective, labels, logits_h=logits_h, logits_0=logits_0, weights=weights,
-                                       alpha=s.alpha, weight_lp=s.weight_lp, token_denominator=token_den,
+                                       data_effect=inputs["effects"][keep] if s.needs_data_effect else None,
+                                       alpha=s.alpha, lp=s.lp, token_denominator=token_den,
                                        weight_denominator=weight_den)
         # Loss terms are normalised over the whole window, so one micro-batch holds 1/steps of its window's value.
         scale = self.current_gradient_accumulation_steps if model.training and num_items_in_batch is not None else 1

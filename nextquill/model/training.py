@@ -154,13 +154,15 @@ def train_adapter(params: Params, paths: Paths, out: Path, name: str = "train") 
     settings = LossSettings.from_params(params)
     data_file = paths.prepared / "train.parquet"
     rows = load_examples(data_file, cfg.max_examples, params.base.seed,
-                         paths.effects / "train.parquet" if settings.precomputed else None)
+                         paths.effects / "train.parquet" if settings.precomputed or settings.needs_data_effect
+                         else None)
     model, tokenizer = build_model(params, paths)
     checkpoints = paths.checkpoints / fingerprint(params, data_file)
     trainer = NextQuillTrainer(
         model=model, args=training_args(params, checkpoints, model.dtype), train_dataset=rows, settings=settings,
         data_collator=CausalPairCollator(tokenizer.pad_token_id, settings.views,
-                                         "weights" if settings.precomputed else None),
+                                         "weights" if settings.precomputed else None,
+                                         "dce" if settings.needs_data_effect else None),
         callbacks=[progress_callback(name)],
     )
     last = last_complete_checkpoint(checkpoints) if cfg.resume == "auto" else None

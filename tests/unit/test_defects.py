@@ -97,3 +97,10 @@ def test_online_weights_are_a_function_of_the_parameters_and_the_batch(tiny_mode
         runs.append((online_weights(settings, logits_h, logits_0, batch["labels"][keep]), logits_h - logits_0))
     torch.testing.assert_close(runs[0][0], runs[1][0], rtol=0, atol=0)
     torch.testing.assert_close(runs[0][1], runs[1][1], rtol=0, atol=0)
+
+
+def test_effect_to_effect_with_the_online_estimator_is_refused_as_degenerate():
+    with pytest.raises(ConfigError, match="L_p = \\(e - stopgrad\\(e\\)\\)² is 0"):
+        parse_params({"train": {"lp": "effect_to_effect"}}, source="params.yaml", lines={})
+    parse_params({"train": {"lp": "effect_to_effect"}, "effects": {"estimator": "base"}}, source="params.yaml",
+                 lines={})

@@ -4,13 +4,19 @@ maths, a slow token-by-token reference for every objective, and gradient accumul
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pytest
 import torch
 
 from nextquill.method.causal import dce, gold_logprobs, js_weights, mce, safe_div, threshold_weights
-from nextquill.method.loss import OBJECTIVES, objective_loss
+from nextquill.method.loss import OBJECTIVES
+from nextquill.method.loss import objective_loss as _objective_loss
+
+# The official code's α and L_p form; tests that vary them pass them explicitly.
+objective_loss = functools.partial(_objective_loss, alpha=0.1, lp="official")
+LP = {False: "official", True: "weighted"}  # the variants' weight_lp flag as the `lp` form
 
 LN2, LN3 = math.log(2), math.log(3)
 TWO_VIEW = ("mce_only", "dce_only", "mce_dce", "nextquill")
@@ -138,7 +144,7 @@ def test_objective_loss_by_hand(objective, weight_lp):
     """Σω over unmasked tokens is 0.9 + 0.1 = 1, so weighted sums are already means; see hand_case."""
     z_h, z_0, labels = hand_case()
     loss, metrics = objective_loss(objective, labels, logits_h=z_h, logits_0=z_0, weights=HAND_W,
-                                   weight_lp=weight_lp)
+                                   lp=LP[weight_lp])
     ln, lp = HAND[(objective, weight_lp)]
     close(loss, ln + 0.1 * lp)
     close(metrics["loss/ln"], ln)
@@ -205,7 +211,7 @@ def test_identical_views_js_weights_zero_and_loss_finite():
     w = js_weights(z_h.detach(), z_0.detach(), labels != -100)
     assert torch.all(w == 0)
     for weight_lp in (False, True):
-        loss, metrics = objective_loss("nextquill", labels, logits_h=z_h, logits_0=z_0, weights=w, weight_lp=weight_lp)
+        loss, metrics = objective_loss("nextquill", labels, logits_h=z_h, logits_0=z_0, weights=w, lp=LP[weight_lp])
         grads = torch.autograd.grad(loss, [z_h, z_0])
         assert torch.isfinite(loss) and all(torch.isfinite(g).all() for g in grads)
         assert metrics["loss/ln"] == 0.0
@@ -222,7 +228,7 @@ def test_all_tokens_masked_gives_zero_loss():
     z_h, z_0, _ = hand_case()
     labels = torch.full((3,), -100)
     for objective, weight_lp in VARIANTS:
-        loss, _ = objective_loss(objective, labels, logits_h=z_h, logits_0=z_0, weights=HAND_W, weight_lp=weight_lp)
+        loss, _ = objective_loss(objective, labels, logits_h=z_h, logits_0=z_0, weights=HAND_W, lp=LP[weight_lp])
         assert loss.item() == 0.0
 
 
@@ -238,7 +244,7 @@ def random_case(n=12, v=11, seed=0):
 
 def loss_and_grads(objective, weight_lp, z_h, z_0, labels, weights, **kwargs):
     z_h, z_0 = z_h.clone().requires_grad_(True), z_0.clone().requires_grad_(True)
-    loss, _ = objective_loss(objective, labels, logits_h=z_h, logits_0=z_0, weights=weights, weight_lp=weight_lp,
+    loss, _ = objective_loss(objective, labels, logits_h=z_h, logits_0=z_0, weights=weights, lp=LP[weight_lp],
                              **kwargs)
     grads = torch.autograd.grad(loss, [z_h, z_0], allow_unused=True, materialize_grads=True)
     return loss.detach(), grads
@@ -323,7 +329,7 @@ def accumulated(objective, weight_lp, z_h, z_0, labels, weights, window_denomina
     total = 0.0
     for part in (slice(0, 2), slice(2, 7), slice(7, None)):
         loss, _ = objective_loss(objective, labels[part], logits_h=z_h[part], logits_0=z_0[part],
-                                 weights=weights[part], weight_lp=weight_lp, **(dens if window_denominators else {}))
+                                 weights=weights[part], lp=LP[weight_lp], **(dens if window_denominators else {}))
         total = total + loss
     grads = torch.autograd.grad(total, [z_h, z_0], allow_unused=True, materialize_grads=True)
     return total.detach(), grads
@@ -386,7 +392,7 @@ def test_missing_logits_raise_naming_objective(objective, weight_lp):
         given = {"logits_h": z_h, "logits_0": z_0}
         given[name] = None
         with pytest.raises(ValueError, match=rf"{objective}.*{name}"):
-            objective_loss(objective, labels, weights=weights, weight_lp=weight_lp, **given)
+            objective_loss(objective, labels, weights=weights, lp=LP[weight_lp], **given)
 
 
 def test_unknown_objective_raises():
@@ -399,3 +405,57 @@ def test_empty_micro_batch_gives_zero_loss():
     labels, z = torch.zeros(0, dtype=torch.long), torch.zeros(0, 5)
     loss, metrics = objective_loss("nextquill", labels, logits_h=z, logits_0=z, weights=torch.zeros(0))
     assert loss.item() == 0.0 and metrics["weights/pref_fraction"].item() == 0.0
+
+
+def test_effect_to_effect_by_hand():
+    """e = p_h(y) - p_0(y): row 0, 1/2 - 1/2 = 0; row 1, 3/4 - 1/2 = 1/4. With d = (0.1, 0.05),
+    L_p = ((0 - 0.1)² + (0.25 - 0.05)²) / 2 = 0.025; L_n (ω = 1) = (ln 2 + ln 4/3) / 2."""
+    z_h = torch.tensor([[0.0, 0.0], [math.log(3.0), 0.0]])
+    z_0 = torch.zeros(2, 2)
+    labels, d = torch.tensor([0, 0]), torch.tensor([0.1, 0.05])
+    loss, metrics = objective_loss("nextquill", labels, logits_h=z_h, logits_0=z_0, weights=torch.ones(2),
+                                   data_effect=d, lp="effect_to_effect")
+    ln = (math.log(2.0) + math.log(4.0 / 3.0)) / 2
+    close(metrics["loss/lp"], 0.025)
+    close(metrics["loss/ln"], ln)
+    close(loss, ln + 0.1 * 0.025)
+
+
+def reference_effect_to_effect(labels, z_h, z_0, w, d, alpha):
+    """Token by token: Σ ω ℓ(z_h, y) / Σ ω + α · mean_t (softmax(z_h)[y] - softmax(z_0)[y] - d_t)²."""
+    ce, sq, ws = [], [], []
+    for t, y in enumerate(labels.tolist()):
+        if y == -100:
+            continue
+        p_h, p_0 = torch.softmax(z_h[t], -1)[y], torch.softmax(z_0[t], -1)[y]
+        ce.append(-torch.log_softmax(z_h[t], -1)[y] * w[t])
+        ws.append(w[t])
+        sq.append((p_h - p_0 - d[t]) ** 2)
+    return sum(ce) / sum(ws) + alpha * sum(sq) / len(sq)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_effect_to_effect_matches_slow_reference(seed):
+    z_h, z_0, labels, weights = random_case(seed=seed)
+    d = torch.rand(labels.shape[0], generator=torch.Generator().manual_seed(seed + 10)) * 0.4 - 0.2
+    grads = []
+    losses = []
+    for fn in ("ours", "reference"):
+        zh, z0 = z_h.clone().requires_grad_(True), z_0.clone().requires_grad_(True)
+        if fn == "ours":
+            loss, _ = objective_loss("nextquill", labels, logits_h=zh, logits_0=z0, weights=weights, data_effect=d,
+                                     alpha=0.3, lp="effect_to_effect")
+        else:
+            loss = reference_effect_to_effect(labels, zh, z0, weights, d, alpha=0.3)
+        losses.append(loss.detach())
+        grads.append(torch.autograd.grad(loss, [zh, z0]))
+    close(losses[0], losses[1], tol=1e-5)
+    for g, g_ref in zip(grads[0], grads[1], strict=True):
+        torch.testing.assert_close(g, g_ref, rtol=0, atol=1e-5)
+    assert grads[0][1].abs().sum() > 0  # the no-history view gets a gradient too: e_t depends on both
+
+
+def test_effect_to_effect_needs_the_data_side_effect():
+    z_h, z_0, labels, weights = random_case(seed=0)
+    with pytest.raises(ValueError, match="needs data_effect"):
+        objective_loss("nextquill", labels, logits_h=z_h, logits_0=z_0, weights=weights, lp="effect_to_effect")

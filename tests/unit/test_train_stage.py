@@ -175,3 +175,19 @@ def test_same_params_and_seed_give_the_same_adapter(root, tmp_path_factory):
     assert first.keys() == second.keys()
     for key in first:
         torch.testing.assert_close(first[key], second[key], rtol=0, atol=0)
+
+
+def test_effect_to_effect_trains_on_the_base_models_dce(root):
+    """lp effect_to_effect with the base estimator: the effects stage writes the DCE, training regresses onto it."""
+    import csv
+
+    paths = Paths(root)
+    p = Params(train=TrainConfig(**FAST, objective="nextquill", lp="effect_to_effect"),
+               effects=EffectsConfig(estimator="base"))
+    effects.run(p, paths)
+    assert train.run(p, paths)["estimator"] == "base"
+    with (paths.reports / "plots" / "train_log.csv").open() as handle:
+        lp = [float(row["loss/lp"]) for row in csv.DictReader(handle)]
+    # Before the first update the model is the base model (LoRA B = 0), so its effect equals the base's DCE
+    # exactly and L_p is 0: the base estimator makes effect-to-effect a pull towards the base's effects.
+    assert len(lp) == 2 and lp[0] < 1e-12 and 0 <= lp[1] < 4

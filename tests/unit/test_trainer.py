@@ -63,7 +63,7 @@ def reference_loss(model, rows: list[dict], s: LossSettings) -> torch.Tensor:
     n, wsum = len(ce_h), sum(w)
     mean = lambda xs: sum(xs) / n  # noqa: E731
     weighted = lambda xs: sum(wi * x for wi, x in zip(w, xs, strict=True)) / wsum  # noqa: E731
-    lp = weighted(ce_p) if s.weight_lp else mean(ce_p)
+    lp = weighted(ce_p) if s.lp == "weighted" else mean(ce_p)
     return {
         "sft": lambda: mean(ce_0),
         "context_sft": lambda: mean(ce_h),
@@ -83,7 +83,7 @@ def optimised_loss(model, rows: list[dict], s: LossSettings) -> torch.Tensor:
     weights = online_weights(s, logits_h, logits_0, labels) if s.objective in ("dce_only", "mce_dce",
                                                                               "nextquill") else None
     loss, _ = objective_loss(s.objective, labels, logits_h=logits_h, logits_0=logits_0, weights=weights,
-                             alpha=s.alpha, weight_lp=s.weight_lp)
+                             alpha=s.alpha, lp=s.lp)
     return loss
 
 
@@ -93,7 +93,8 @@ def optimised_loss(model, rows: list[dict], s: LossSettings) -> torch.Tensor:
 ])
 def test_optimised_twin_pass_matches_the_reference(objective, weight_lp):
     # delta = 0: about half the tokens gain probability from the history on a random model, so both weights occur
-    s = LossSettings.from_params(Params(), objective=objective, alpha=0.5, weight_lp=weight_lp, delta=0.0)
+    s = LossSettings.from_params(Params(), objective=objective, alpha=0.5, lp="weighted" if weight_lp else "official",
+                                 delta=0.0)
     model, rows = tiny_model(), random_rows()
     params = [p for p in model.parameters() if p.requires_grad]
     ref = reference_loss(model, rows, s)
