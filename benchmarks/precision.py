@@ -53,10 +53,12 @@ def build(args):
                 "autocast": lambda: torch.autocast("cpu", dtype=torch.bfloat16)}
     settings = LossSettings.from_params(params, objective="nextquill")
     batch = CausalPairCollator(pad, settings.views)(rows)
+    import tempfile
+
     from transformers import TrainingArguments
 
-    targs = TrainingArguments(output_dir="/tmp/nq-bench-precision", report_to="none", use_cpu=True,
-                              remove_unused_columns=False, disable_tqdm=True)
+    targs = TrainingArguments(output_dir=str(Path(tempfile.gettempdir()) / "nq-bench-precision"), report_to="none",
+                              use_cpu=True, remove_unused_columns=False, disable_tqdm=True)
     trainers = {n: NextQuillTrainer(model=m, args=targs, settings=settings) for n, m in models.items()}
     weights = WeightSettings.from_effects(params.effects)
     return params, models, contexts, trainers, batch, rows, tokenizer, pad, weights
