@@ -1,6 +1,8 @@
 """Comparison stage `table`: the finished runs of `comparison/runs/` as `comparison/results.{md,json}`.
 
-Methods × metrics × categories, with the relative change over ContextSFT and the DCE diagnostics of each model.
+Methods × metrics × categories, with the relative change over ContextSFT, the paired difference to ContextSFT
+over the same test targets (95% bootstrap CI over targets and a sign-flip p-value, `vs_context_sft`), and the
+DCE diagnostics of each model.
 
     python -m nextquill.comparison.table
 """
@@ -28,11 +30,12 @@ def collect(root: Path, names: list[str]) -> list[dict]:
         metrics, info = json.loads(metrics_file.read_text()), json.loads(info_file.read_text())
         train_file = folder / "reports" / "train_metrics.json"
         train = json.loads(train_file.read_text()) if train_file.is_file() else {}
-        lengths = output_lengths(folder / "data" / "eval" / "predictions.jsonl")
+        predictions = folder / "data" / "eval" / "predictions.jsonl"
+        lengths = output_lengths(predictions)
         rows.append({"method": name, "label": info["label"], "seed": info["seed"], "seconds": info["seconds"],
                      "overall": metrics["overall"], "by_category": metrics["by_category"],
                      "diagnostics": metrics.get("diagnostics", {}), "train_loss": train.get("train_loss"),
-                     "steps": train.get("steps"), "lengths": lengths})
+                     "steps": train.get("steps"), "lengths": lengths, "scores": example_scores(predictions)})
     return rows
 
 
@@ -45,6 +48,29 @@ def output_lengths(predictions: Path) -> dict[str, float]:
     return {"prediction_words": sum(words) / len(rows),
             "reference_words": sum(len(r["reference"].split()) for r in rows) / len(rows),
             "short_predictions": sum(w < 10 for w in words)}
+
+
+PAIRED = ("rouge1", "rougeL", "meteor", "sentence_bleu")  # per-example scores the paired statistics resample
+
+
+def example_scores(predictions: Path) -> dict[str, dict[str, float]]:
+    """example_id -> its per-example scores (those of PAIRED that the run stored)."""
+    rows = [json.loads(line) for line in predictions.read_text().splitlines()] if predictions.is_file() else []
+    return {r["example_id"]: {m: r[m] for m in PAIRED if m in r} for r in rows}
+
+
+def versus(scores: dict[str, dict[str, float]], base: dict[str, dict[str, float]]) -> dict[str, dict] | None:
+    """Per metric, the paired difference to the baseline over the targets both scored; None without overlap."""
+    from nextquill.evaluation.statistics import paired_difference
+
+    shared = sorted(scores.keys() & base.keys())
+    if not shared:
+        return None
+    out = {}
+    for metric in PAIRED:
+        if all(metric in scores[i] and metric in base[i] for i in shared):
+            out[metric] = paired_difference([scores[i][metric] for i in shared], [base[i][metric] for i in shared])
+    return out
 
 
 def relative(value: float | None, base: float | None) -> float | None:
@@ -61,6 +87,8 @@ def build_table(rows: list[dict]) -> dict:
     for r in rows:
         entry = {k: r.get(k) for k in ("method", "label", "seed", "seconds", "train_loss", "steps", "diagnostics",
                                        "lengths")}
+        entry["n_targets"] = len(r.get("scores") or {})
+        entry["vs_context_sft"] = versus(r.get("scores") or {}, base.get("scores") or {}) if base is not None else None
         entry["overall"] = {m: r["overall"].get(m) for m in METRICS} | {"n": r["overall"].get("n")}
         entry["by_category"] = {c: {m: v.get(m) for m in METRICS} for c, v in r["by_category"].items()}
         if base is not None:
@@ -78,6 +106,30 @@ def _fmt(value: float | None, pct: bool = False) -> str:
     return f"{value:+.1f}%" if pct else f"{value:.4f}" if abs(value) < 1 else f"{value:.2f}"
 
 
+def _paired_cell(result: dict | None) -> str:
+    if not result:
+        return "–"
+    mark = " *" if result["ci_low"] > 0 or result["ci_high"] < 0 else ""
+    return (f"{result['diff']:+.4f} [{result['ci_low']:+.4f}, {result['ci_high']:+.4f}] "
+            f"p={result['p_value']:.3f}{mark}")
+
+
+def paired_lines(methods: list[dict]) -> list[str]:
+    """Each method minus ContextSFT over the same targets; * marks a 95% CI that excludes 0."""
+    shown = ("rouge1", "rougeL", "meteor")
+    lines = ["| method − ContextSFT, same targets | " + " | ".join(f"{m} diff [95% CI] p" for m in shown)
+             + " | targets |", "|---|" + "---:|" * (len(shown) + 1)]
+    for m in methods:
+        versus_base = m.get("vs_context_sft") or {}
+        lines.append(f"| {m['label']} | " + " | ".join(_paired_cell(versus_base.get(k)) for k in shown)
+                     + f" | {m.get('n_targets', '–')} |")
+    lines.append("")
+    lines.append("Paired over the test targets both methods scored: mean difference, 95% percentile bootstrap CI "
+                 "(2,000 resamples of targets, seed 0) and a two-sided sign-flip p-value; * marks a CI that "
+                 "excludes 0. One training seed per method.")
+    return lines
+
+
 def markdown(table: dict) -> str:
     """The Markdown version of `build_table`: overall, per category, and the DCE diagnostics."""
     methods = table["methods"]
@@ -91,6 +143,7 @@ def markdown(table: dict) -> str:
         lines.append(f"| {m['label']} | " + " | ".join(cells) + f" | {delta} | {words} | "
                      f"{lengths.get('short_predictions', '–')} | "
                      f"{m['seconds'].get('train', 0):.0f} | {m['seconds'].get('evaluate', 0):.0f} |")
+    lines += ["", *paired_lines(methods)]
     categories = sorted({c for m in methods for c in m["by_category"]})
     lines += ["", "| method | " + " | ".join(f"{c} R-1 | {c} R-L" for c in categories) + " |",
               "|---|" + "---:|" * (2 * len(categories))]

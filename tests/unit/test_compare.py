@@ -87,3 +87,24 @@ def test_table_names_a_missing_run(tiny_project):
 
     with pytest.raises(FileNotFoundError, match="no finished run for method 'base_history'"):
         main(["table", "--root", str(tiny_project), "--params", str(tiny_project / "params.yaml")])
+
+
+def test_paired_differences_to_context_sft_over_the_same_targets():
+    from nextquill.evaluation.statistics import paired_difference
+
+    def scores(offset: float, n: int = 30) -> dict:
+        return {f"t{i}": {"rouge1": 0.2 + 0.01 * (i % 7) + offset, "rougeL": 0.1 + 0.005 * (i % 5),
+                          "meteor": 0.1, "sentence_bleu": 2.0} for i in range(n)}
+
+    base, better = _row("context_sft", 0.25, 0.2), _row("nextquill", 0.3, 0.2)
+    base["scores"], better["scores"] = scores(0.0), scores(0.05)
+    better["scores"]["extra"] = {"rouge1": 0.9, "rougeL": 0.9, "meteor": 0.9, "sentence_bleu": 90.0}  # not shared
+    table = build_table([base, better])
+    got = {m["method"]: m for m in table["methods"]}["nextquill"]["vs_context_sft"]
+    shared = sorted(base["scores"])
+    want = paired_difference([better["scores"][i]["rouge1"] for i in shared],
+                             [base["scores"][i]["rouge1"] for i in shared])
+    assert got["rouge1"] == want and got["rouge1"]["diff"] == pytest.approx(0.05) and got["rouge1"]["n"] == 30
+    assert got["rouge1"]["ci_low"] > 0 and got["rougeL"]["diff"] == 0.0 and got["rougeL"]["p_value"] == 1.0
+    text = markdown(table)
+    assert "| NextQuill (online DCE) | +0.0500 [+0.0500, +0.0500] p=" in text and " *" in text
