@@ -103,35 +103,37 @@ class ParquetSink:
         self.on_error = on_error
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = self.path.with_name(f".{self.path.name}.tmp")
-        self.buffer: list[dict] = []
+        self.columns: dict[str, list] = {name: [] for name in schema.names}
         self.writer = pq.ParquetWriter(self.tmp, schema, compression="zstd")
 
     def append(self, row: dict) -> None:
-        self.buffer.append(row)
+        for name, column in self.columns.items():
+            column.append(row[name])
         self.rows += 1
-        if len(self.buffer) >= self.batch_rows:
+        if len(self.columns[self.schema.names[0]]) >= self.batch_rows:
             self.flush()
 
     def flush(self) -> None:
         import pyarrow as pa
 
-        if not self.buffer:
+        if not self.columns[self.schema.names[0]]:
             return
         try:
-            table = pa.Table.from_pylist(self.buffer, schema=self.schema)
+            table = pa.table(self.columns, schema=self.schema)
         except (pa.ArrowException, UnicodeError, OverflowError, TypeError, ValueError):
             if self.on_error is None:
                 raise
             table = pa.Table.from_pylist(self._convertible(), schema=self.schema)
         self.writer.write_table(table)
-        self.buffer = []
+        self.columns = {name: [] for name in self.schema.names}
 
     def _convertible(self) -> list[dict]:
-        """The buffered rows that convert one by one; the others go to `on_error`."""
+        """The buffered rows that convert one by one (only after a batch failed); the others go to `on_error`."""
         import pyarrow as pa
 
         good = []
-        for row in self.buffer:
+        for values in zip(*self.columns.values(), strict=True):
+            row = dict(zip(self.columns, values, strict=True))
             try:
                 pa.Table.from_pylist([row], schema=self.schema)
             except (pa.ArrowException, UnicodeError, OverflowError, TypeError, ValueError) as err:

@@ -87,3 +87,26 @@ def held_out_rows(tokenizer, n: int, labels) -> list[dict]:
                      "n_history_available": 1, "target_truncated": False, "query_truncated": False,
                      "pref_labels": labels(i, len(target_ids))})
     return rows
+
+
+def twin_view_rows(tokenizer, n: int, split: str = "train", target=None, labels: bool = False) -> list[dict]:
+    """`n` prepared rows whose with-history prompt adds one review to the question ("...hugely superb {i}").
+
+    Args:
+        target: `target(i, rng)` gives row i's target text; default "The pacing was hugely superb 0.xyz!!".
+        labels: give each row alternating truth labels (`pref_labels`), else None.
+    """
+    rng = random.Random(0)
+    target = target or (lambda i, rng: f"The pacing was hugely superb {rng.random():.3f}!!")
+    question = tokenizer("[Output Review Rating]: 5.0\n")["input_ids"]
+    rows = []
+    for i in range(n):
+        history = tokenizer(f"[Review 1]: the prose was hugely superb {i}\n")["input_ids"]
+        target_ids = tokenizer(target(i, rng))["input_ids"] + [tokenizer.eos_token_id]
+        rows.append({"example_id": f"Books/u{i}/{split}/0", "user_id": f"u{i}", "split": split, "category": "Books",
+                     "item_id": "I", "prompt_with": "", "prompt_without": "", "target": f"superb {i}",
+                     "prompt_ids_with": history + question, "prompt_ids_without": question,
+                     "target_ids": target_ids, "n_history": 1, "n_history_available": 1,
+                     "target_truncated": False, "query_truncated": False,
+                     "pref_labels": [j % 2 for j in range(len(target_ids))] if labels else None})
+    return rows

@@ -294,7 +294,8 @@ def load_object(path: Path, list_key: str, ledger: Ledger) -> tuple[dict, Iterat
             key = decode(data[lo:colon.start()])
         except Invalid as err:
             raise FileError(f"{path}: byte {lo:,}: bad object key ({err.detail})") from None
-        value_at = colon.end() + len(data[colon.end():hi]) - len(data[colon.end():hi].lstrip())
+        value = data[colon.end():hi]
+        value_at = hi - len(value.lstrip())  # where the value starts, past the whitespace after the colon
         if key == list_key and data[value_at:value_at + 1] == b"[":
             items = _list_items(path, data[:hi], value_at, ledger)
             continue

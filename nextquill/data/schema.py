@@ -82,7 +82,11 @@ class Ledger:
     entry_drops: Counter = field(default_factory=Counter)
 
     def _file(self, file: str | Path) -> FileCounts:
-        return self.files.setdefault(str(file), FileCounts())
+        key = str(file)
+        counts = self.files.get(key)  # called once per record: build a FileCounts only for a new file
+        if counts is None:
+            counts = self.files[key] = FileCounts()
+        return counts
 
     def _log(self, row: dict) -> None:
         if self.handle is not None:

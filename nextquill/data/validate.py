@@ -17,7 +17,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 # The closed list of reasons a record is rejected (data/README.md has an example of each). `Ledger`
 # refuses any other reason, so a new failure mode cannot slip in without being documented here.
@@ -84,6 +84,7 @@ class Limits:
     def from_config(cls, cfg) -> Limits:
         return cls(tuple(cfg.rating_range), tuple(cfg.timestamp_years), cfg.max_record_chars)
 
+    @cached_property  # read for every record: computed once per Limits
     def timestamp_ms_range(self) -> tuple[int, int]:
         import datetime as dt
 
@@ -111,8 +112,14 @@ def _tables() -> tuple[re.Pattern, frozenset[str]]:
         char = chr(code)
         if unicodedata.category(char) in ("Cc", "Cf") and char != "\n" and char not in _SPACE | _NEWLINE:
             deleted.add(char)
-    touched = sorted(deleted | _SPACE | _NEWLINE | {"\r"})
-    ranges = "".join(re.escape(c) for c in touched)
+    codes = sorted(ord(c) for c in deleted | _SPACE | _NEWLINE | {"\r"})
+    runs: list[list[int]] = []  # contiguous code points as ranges: a short class is a fast class
+    for code in codes:
+        if runs and code == runs[-1][1] + 1:
+            runs[-1][1] = code
+        else:
+            runs.append([code, code])
+    ranges = "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in runs)
     return re.compile(f"[{ranges}\ud800-\udfff]"), frozenset(deleted)
 
 
@@ -123,6 +130,8 @@ def clean_text(value: str, name: str, *, one_line: bool = False) -> tuple[str, l
     `(cleaned, origin)` where `origin[i]` is the index in `value` of `cleaned[i]`, or `(value, None)`
     when nothing changed. Raises `Invalid("invalid_unicode")` on a lone surrogate.
     """
+    if value.isprintable():  # C-fast: no control, format, separator or surrogate character at all (most text)
+        return value, None
     pattern, deleted = _tables()
     if not pattern.search(value) and not (one_line and "\n" in value):
         return value, None
@@ -225,7 +234,7 @@ def check_value(value: object, kind: Kind, name: str, limits: Limits) -> object:
         return rating
     if kind is Kind.TIMESTAMP_MS:
         stamp = _integer(value, name, "integer Unix milliseconds")
-        lo, hi = limits.timestamp_ms_range()
+        lo, hi = limits.timestamp_ms_range
         if not lo <= stamp <= hi:
             years = limits.timestamp_years
             raise Invalid("bad_timestamp", f"{name}: {stamp} ms is outside the years {years[0]}-{years[1]} "

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import yaml
 
 from nextquill.data.build import example_schema
 from nextquill.paths import Paths
+from tests.conftest import twin_view_rows
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -32,17 +32,8 @@ TRAIN = {"objective": "nextquill", "max_steps": 3, "logging_steps": 1, "save_ste
 
 def project(root: Path, tiny_model_dir: Path, tokenizer, batch_size: int) -> Path:
     shutil.copytree(tiny_model_dir, Paths(root).base_model)
-    rng = random.Random(0)
-    rows = []
-    for i in range(16):
-        question = tokenizer("[Output Review Rating]: 5.0\n")["input_ids"]
-        history = tokenizer(f"[Review 1]: the prose was hugely superb {i}\n")["input_ids"]
-        target = tokenizer(f"The pacing was {'hugely ' * rng.randint(0, 3)}superb {rng.random():.3f}!!")["input_ids"]
-        rows.append({"example_id": f"Books/u{i}/train/0", "user_id": f"u{i}", "split": "train", "category": "Books",
-                     "item_id": "I", "prompt_with": "", "prompt_without": "", "target": "",
-                     "prompt_ids_with": history + question, "prompt_ids_without": question,
-                     "target_ids": target + [tokenizer.eos_token_id], "n_history": 1, "n_history_available": 1,
-                     "target_truncated": False, "query_truncated": False, "pref_labels": None})
+    rows = twin_view_rows(tokenizer, 16, target=lambda i, rng: f"The pacing was {'hugely ' * rng.randint(0, 3)}"
+                                                           f"superb {rng.random():.3f}!!")
     Paths(root).prepared.mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist(rows, schema=example_schema()), Paths(root).prepared / "train.parquet")
     Paths(root).effects.mkdir(parents=True)

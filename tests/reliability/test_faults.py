@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -24,6 +23,7 @@ import yaml
 
 from nextquill.data.build import example_schema
 from nextquill.paths import Paths
+from tests.conftest import twin_view_rows
 
 pytestmark = pytest.mark.reliability
 REPO = Path(__file__).resolve().parents[2]
@@ -32,18 +32,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def root(tmp_path, tiny_model_dir, tiny_tokenizer) -> Path:
     shutil.copytree(tiny_model_dir, Paths(tmp_path).base_model)
-    rng = random.Random(0)
-    rows = []
-    for i in range(16):
-        question = tiny_tokenizer("[Output Review Rating]: 5.0\n")["input_ids"]
-        history = tiny_tokenizer(f"[Review 1]: the prose was hugely superb {i}\n")["input_ids"]
-        target = tiny_tokenizer(f"The pacing was hugely superb {rng.random():.3f}!!")["input_ids"]
-        rows.append({"example_id": f"Books/u{i}/test/0", "user_id": f"u{i}", "split": "test", "category": "Books",
-                     "item_id": "I", "prompt_with": "", "prompt_without": "", "target": f"superb {i}",
-                     "prompt_ids_with": history + question, "prompt_ids_without": question,
-                     "target_ids": target + [tiny_tokenizer.eos_token_id], "n_history": 1,
-                     "n_history_available": 1, "target_truncated": False, "query_truncated": False,
-                     "pref_labels": [j % 2 for j in range(len(target) + 1)]})
+    rows = twin_view_rows(tiny_tokenizer, 16, split="test", labels=True)
     prepared = Paths(tmp_path).prepared
     prepared.mkdir(parents=True)
     for split in ("train", "test"):

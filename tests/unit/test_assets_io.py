@@ -82,3 +82,23 @@ def test_importing_the_package_has_no_side_effects():
     loaded = out.stdout
     for heavy in ("'torch'", "'transformers'", "'mlflow'", "'prefect'"):
         assert heavy not in loaded
+
+
+def test_parquet_sink_sets_aside_a_row_arrow_cannot_write_and_keeps_the_rest(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from nextquill.io import ParquetSink
+
+    failed = []
+    sink = ParquetSink(tmp_path / "t.parquet", pa.schema([("line", pa.int64()), ("text", pa.string())]),
+                       batch_rows=2, on_error=lambda row, err: failed.append(row["line"]))
+    for line, value in enumerate([1, 2**70, 3, 4, 5]):  # the second does not fit int64: its batch fails
+        sink.append({"line": line if value != 2**70 else value, "text": f"row {line}"})
+    sink.close()
+    assert failed == [2**70] and sink.rows == 4
+    assert pq.read_table(tmp_path / "t.parquet").column("text").to_pylist() == ["row 0", "row 2", "row 3", "row 4"]
+    with pytest.raises(OverflowError):  # without on_error the failure is raised, not hidden
+        strict = ParquetSink(tmp_path / "u.parquet", pa.schema([("line", pa.int64())]))
+        strict.append({"line": 2**70})
+        strict.close()

@@ -118,7 +118,7 @@ def test_amazon_loader_survives_hostile_files_and_keeps_only_clean_rows(tmp_path
     counts = ledger.files[str(path)]
     assert counts.read == loaded["rows"]["review"] + sum(counts.rejects.values()) == len(rows) + ledger.total
     assert set(ledger.counts) <= set(REASONS)
-    lo, hi = LIMITS.timestamp_ms_range()
+    lo, hi = LIMITS.timestamp_ms_range
     for row in rows:
         assert 1.0 <= row["rating"] <= 5.0 and math.isfinite(row["rating"])
         assert lo <= row["timestamp"] <= hi

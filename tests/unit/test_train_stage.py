@@ -2,7 +2,6 @@
 precomputed weights are read, and an interrupted run resumes from its checkpoint."""
 
 import json
-import random
 import shutil
 
 import pyarrow as pa
@@ -14,6 +13,7 @@ from nextquill.config import EffectsConfig, Params, TrainConfig
 from nextquill.data.build import example_schema
 from nextquill.paths import Paths
 from nextquill.stages import effects, train
+from tests.conftest import twin_view_rows
 
 FAST = dict(max_steps=2, batch_size=2, grad_accum=2, logging_steps=1, save_steps=2, max_examples=None)
 
@@ -21,18 +21,7 @@ FAST = dict(max_steps=2, batch_size=2, grad_accum=2, logging_steps=1, save_steps
 @pytest.fixture
 def root(tmp_path, tiny_model_dir, tiny_tokenizer):
     shutil.copytree(tiny_model_dir, Paths(tmp_path).base_model)
-    rng = random.Random(0)
-    rows = []
-    for i in range(12):
-        question = tiny_tokenizer("[Output Review Rating]: 5.0\n")["input_ids"]
-        history = tiny_tokenizer(f"[Review 1]: the prose was hugely superb {i}\n")["input_ids"]
-        target = tiny_tokenizer(f"The pacing was hugely superb {rng.random():.3f}!!")["input_ids"]
-        rows.append({"example_id": f"Books/u{i}/train/0", "user_id": f"u{i}", "split": "train",
-                     "category": "Books", "item_id": "I", "prompt_with": "", "prompt_without": "", "target": "",
-                     "prompt_ids_with": history + question, "prompt_ids_without": question,
-                     "target_ids": target + [tiny_tokenizer.eos_token_id], "n_history": 1,
-                     "n_history_available": 1, "target_truncated": False, "query_truncated": False,
-                     "pref_labels": None})
+    rows = twin_view_rows(tiny_tokenizer, 12)
     Paths(tmp_path).prepared.mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist(rows, schema=example_schema()), Paths(tmp_path).prepared / "train.parquet")
     return tmp_path
