@@ -5,8 +5,9 @@
 re-run), then `nextquill.comparison.table`, which writes `comparison/results.{md,json}`. This command
 runs one method by hand, whatever its kind, or the table:
 
-    dvc repro comparison/dvc.yaml          # all methods, then the table
-    python -m nextquill.compare run sft    # one method by hand
+    dvc repro comparison/dvc.yaml                 # all methods and seeds, then the table
+    python -m nextquill.compare run sft           # one method by hand, every seed of compare.seeds
+    python -m nextquill.compare run sft --seed 43 # one run
     python -m nextquill.compare table
 """
 
@@ -18,22 +19,20 @@ import logging
 import sys
 from pathlib import Path
 
-from nextquill.comparison.methods import METHODS, Method
+from nextquill.comparison.methods import METHODS, MissingRun
 from nextquill.config import ConfigError, load_params
 
 
-def kind(method: Method) -> str:
-    """The comparison stage (and entry module) that runs `method`."""
-    if method.adapter_from or method.reference_from:
-        return "derived"
-    return "trained" if method.trains else "zero_shot"
-
-
-def run_method(name: str, root: Path, params_file: Path) -> dict:
+def run_method(name: str, root: Path, params_file: Path, seed: int | None = None) -> list[dict]:
+    """Run `name` at `seed`, or at every seed of `compare.seeds` when it trains and no seed is given."""
     import importlib
 
-    module = importlib.import_module(f"nextquill.comparison.{kind(METHODS[name])}")
-    return module.run(name, root, params_file)
+    method = METHODS[name]
+    module = importlib.import_module(f"nextquill.comparison.{method.kind}")
+    if not method.seeded:
+        return [module.run(name, root, params_file)]
+    seeds = [seed] if seed is not None else list(load_params(params_file).compare.seeds)
+    return [module.run(name, root, params_file, s) for s in seeds]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nextquill.compare", description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=["run", "table"])
     parser.add_argument("method", nargs="?", choices=sorted(METHODS))
+    parser.add_argument("--seed", type=int, default=None, help="one training seed (default: every compare.seeds)")
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--root", default=".")
     args = parser.parse_args(argv)
@@ -54,11 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             if args.method is None:
                 parser.error("run needs a method")
-            print(json.dumps(run_method(args.method, root, params_file)))
+            for result in run_method(args.method, root, params_file, args.seed):
+                print(json.dumps(result))
         else:
             write_table(root, params)
             print((root / "comparison" / "results.md").read_text())
-    except ConfigError as err:
+    except (ConfigError, MissingRun) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

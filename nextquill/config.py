@@ -133,9 +133,13 @@ class DataConfig(_Section):
     profile_item_min_users: int = Field(5, ge=1, description="Second filter: a profile item needs this many users.")
     profile_min_reviews: int = Field(8, ge=0, description="Second filter: a user needs this many profile reviews.")
     history_k: int = Field(8, ge=0, description="History entries per prompt at most (official code: 8).")
-    history_selection: Literal["recent", "relevance"] = Field(
-        "recent", description="recent: newest first; relevance: ranked by the embedded MiniLM encoder."
+    history_selection: Literal["recent", "relevance", "summary"] = Field(
+        "recent", description="recent: newest first; relevance: ranked by the embedded MiniLM encoder; summary: "
+        "one profile per user, written once by the base model from the entries older than all the user's targets "
+        "(the LLM-TRSR baseline), in place of the raw entries."
     )
+    summary_max_new_tokens: int = Field(64, ge=1, description="history_selection summary: length cap of each "
+                                        "user's profile summary (greedy decoding with the base model).")
     empty_history: str = Field("None", description="What replaces the history block in the H=∅ view.")
     max_prompt_tokens: int = Field(768, ge=16, description="Prompt budget (official code: 2048).")
     max_target_tokens: int = Field(256, ge=2, description="Target budget incl. eos; longer targets are cut, counted.")
@@ -233,6 +237,9 @@ class TrainConfig(_Section):
     batch_size: int = Field(2, ge=1, description="Examples per device and micro-batch.")
     grad_accum: int = Field(4, ge=1, description="Micro-batches per optimizer step (official: 16 at batch 1).")
     max_examples: int | None = Field(96, ge=1, description="Train on a seeded sample of this many examples.")
+    seed: int | None = Field(None, description="Training seed: the sample of training examples, the LoRA init and "
+                             "the data order; null = base.seed. The comparison sets it per run (compare.seeds); "
+                             "the evaluated sample stays on base.seed, so every seed scores the same targets.")
     logging_steps: int = Field(1, ge=1, description="Log every N optimizer steps.")
     save_steps: int = Field(4, ge=1, description="Checkpoint every N optimizer steps.")
     resume: Literal["auto", "never"] = Field("auto", description="auto: continue from the last checkpoint.")
@@ -299,10 +306,10 @@ class PromoteConfig(_Section):
     min_delta: float = Field(0.0, ge=0, description="Required improvement over the champion (absolute).")
 
 
-ZeroShot = Literal["base_no_history", "base_history", "base_steering"]
-Trained = Literal["sft", "context_sft", "context_sft_relevance", "mce_only", "dce_only", "mce_dce", "nextquill",
-                  "nextquill_weighted", "nextquill_base"]
-Derived = Literal["context_sft_steering", "nextquill_reference", "nextquill_e2e"]
+ZeroShot = Literal["base_no_history", "base_history", "base_steering", "base_retrieval"]
+Trained = Literal["sft", "context_sft", "context_sft_relevance", "summary", "mce_only", "dce_only", "mce_dce",
+                  "nextquill", "nextquill_weighted", "nextquill_base"]
+Derived = Literal["context_sft_steering", "nextquill_reference", "nextquill_e2e", "oppu"]
 
 
 class CompareConfig(_Section):
@@ -316,12 +323,21 @@ class CompareConfig(_Section):
     derived: tuple[Derived, ...] = Field(
         ("context_sft_steering",),
         description="Methods built on the context_sft run (its adapter decoded with steering, or used as θ_D).")
+    seeds: tuple[int, ...] = Field(
+        (42, 43, 44), min_length=1, description="Training seeds (train.seed) of every trained and derived method; "
+        "zero-shot methods decode once. Per-target scores are averaged over seeds before the paired statistics.")
     steering: float = Field(1.0, gt=0, description="Context Steering λ of the *_steering methods.")
+    oppu_users: int | None = Field(20, ge=1, description="OPPU: test users who get their own LoRA (a seeded sample "
+                                   "of the evaluated targets' users; null = all of them).")
+    oppu_epochs: float = Field(2.0, gt=0, description="OPPU: passes over each user's own training examples.")
+    resamples: int = Field(2000, ge=2000, description="Bootstrap resamples of the test targets per paired CI.")
 
     @model_validator(mode="after")
     def _needs_context_sft(self) -> CompareConfig:
         if self.derived and "context_sft" not in self.methods:
             raise ValueError(f"derived methods {list(self.derived)} need context_sft in methods")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"compare.seeds repeat: {list(self.seeds)}")
         return self
 
 
@@ -339,6 +355,11 @@ class Params(_Section):
     registry: RegistryConfig = RegistryConfig()
     promote: PromoteConfig = PromoteConfig()
     compare: CompareConfig = CompareConfig()
+
+    @property
+    def training_seed(self) -> int:
+        """The seed of everything training draws (example sample, LoRA init, data order): train.seed or base.seed."""
+        return self.base.seed if self.train.seed is None else self.train.seed
 
     @model_validator(mode="after")
     def _one_dropout_mask(self) -> Params:

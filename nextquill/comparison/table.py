@@ -1,65 +1,99 @@
-"""Comparison stage `table`: the finished runs of `comparison/runs/` as `comparison/results.{md,json}`.
+"""Comparison stage `table`: the recorded runs of `comparison/runs/` as `comparison/results.{md,json}`.
 
-Methods × metrics × categories, with the relative change over ContextSFT, the paired difference to ContextSFT
-over the same test targets (95% bootstrap CI over targets and a sign-flip p-value, `vs_context_sft`), and the
-DCE diagnostics of each model.
+Per method: the seeds it ran, each metric's mean and sd across seeds, and the paired difference to ContextSFT
+over the same test targets (each target's score averaged over the seeds first; 95% percentile bootstrap CI
+resampling targets and a sign-flip p-value, `vs_context_sft`); per category; the DCE diagnostics of each model.
+A method or seed without a record is shown as missing, never dropped. Built from the records alone (small
+files in git), so a fresh clone rebuilds it without any adapter.
 
     python -m nextquill.comparison.table
 """
 
 from __future__ import annotations
 
-import json
+import statistics
 import sys
 from pathlib import Path
 
-from nextquill.comparison.methods import BASELINE, METHODS, METRICS, RUNS
-from nextquill.config import Params
-from nextquill.io import write_json
+from nextquill.comparison.methods import BASELINE, METHODS, METRICS, read_record, record_dir, run_values
+from nextquill.config import Params, flatten
+from nextquill.io import atomic_open, write_json
+from nextquill.provenance import params_digest, source_commit
+
+# Per-example scores the paired statistics resample; corpus BLEU has no per-target share, so sentence BLEU
+# stands in for it there.
+PAIRED = {"rouge1": "rouge1", "rougeL": "rougeL", "meteor": "meteor", "bleu": "sentence_bleu"}
 
 
-def collect(root: Path, names: list[str]) -> list[dict]:
-    """Each finished run's metrics and timings, in the order of `names`; missing runs are reported, not skipped."""
-    rows = []
-    for name in names:
-        folder = root / RUNS / name
-        metrics_file, info_file = folder / "reports" / "metrics.json", folder / "method.json"
-        if not metrics_file.is_file() or not info_file.is_file():
-            raise FileNotFoundError(f"{folder}: no finished run for method {name!r} (missing metrics.json or "
-                                    f"method.json); run `dvc repro comparison/dvc.yaml`")
-        metrics, info = json.loads(metrics_file.read_text()), json.loads(info_file.read_text())
-        train_file = folder / "reports" / "train_metrics.json"
-        train = json.loads(train_file.read_text()) if train_file.is_file() else {}
-        predictions = folder / "data" / "eval" / "predictions.jsonl"
-        lengths = output_lengths(predictions)
-        rows.append({"method": name, "label": info["label"], "seed": info["seed"], "seconds": info["seconds"],
-                     "overall": metrics["overall"], "by_category": metrics["by_category"],
-                     "diagnostics": metrics.get("diagnostics", {}), "train_loss": train.get("train_loss"),
-                     "steps": train.get("steps"), "lengths": lengths, "scores": example_scores(predictions)})
-    return rows
+def method_names(params: Params) -> list[str]:
+    return [*params.compare.zero_shot, *params.compare.methods, *params.compare.derived]
 
 
-def output_lengths(predictions: Path) -> dict[str, float]:
-    """Mean words per prediction and per reference, and how many predictions stop under 10 words."""
-    rows = [json.loads(line) for line in predictions.read_text().splitlines()] if predictions.is_file() else []
-    if not rows:
-        return {}
-    words = [len(r["prediction"].split()) for r in rows]
-    return {"prediction_words": sum(words) / len(rows),
-            "reference_words": sum(len(r["reference"].split()) for r in rows) / len(rows),
-            "short_predictions": sum(w < 10 for w in words)}
+def collect(root: Path, params: Params) -> list[dict]:
+    """Each method's recorded runs (seed -> record), in table order, with the seeds still missing."""
+    out = []
+    for name in method_names(params):
+        seeds = list(params.compare.seeds) if METHODS[name].seeded else [None]
+        runs = {s: r for s in seeds if (r := read_record(record_dir(root, name, s))) is not None}
+        out.append({"method": name, "runs": runs, "missing_seeds": [s for s in seeds if s not in runs]})
+    return out
 
 
-PAIRED = ("rouge1", "rougeL", "meteor", "sentence_bleu")  # per-example scores the paired statistics resample
+def _mean(values: list[float | None]) -> float | None:
+    kept = [v for v in values if v is not None]
+    return sum(kept) / len(kept) if kept else None
 
 
-def example_scores(predictions: Path) -> dict[str, dict[str, float]]:
-    """example_id -> its per-example scores (those of PAIRED that the run stored)."""
-    rows = [json.loads(line) for line in predictions.read_text().splitlines()] if predictions.is_file() else []
-    return {r["example_id"]: {m: r[m] for m in PAIRED if m in r} for r in rows}
+def _sd(values: list[float | None]) -> float | None:
+    kept = [v for v in values if v is not None]
+    return statistics.stdev(kept) if len(kept) > 1 else None
 
 
-def versus(scores: dict[str, dict[str, float]], base: dict[str, dict[str, float]]) -> dict[str, dict] | None:
+def target_scores(runs: dict) -> dict[str, dict[str, float]]:
+    """example_id -> each paired score averaged over the seeds; only targets every seed scored."""
+    per_run = [{p["example_id"]: p for p in r["predictions"]} for r in runs.values()]
+    shared = set.intersection(*(set(p) for p in per_run)) if per_run else set()
+    return {i: {k: sum(p[i][k] for p in per_run) / len(per_run) for k in PAIRED.values()
+                if all(k in p[i] for p in per_run)} for i in sorted(shared)}
+
+
+def _lengths(predictions: list[dict]) -> dict[str, float]:
+    words = [len(p["prediction"].split()) for p in predictions]
+    return {"prediction_words": sum(words) / len(words),
+            "reference_words": sum(len(p["reference"].split()) for p in predictions) / len(predictions),
+            "short_predictions": sum(w < 10 for w in words)} if words else {}
+
+
+def summarize(entry: dict) -> dict:
+    """One method's row: means and sds over its seeds, per category, lengths, timings and provenance."""
+    name, runs = entry["method"], entry["runs"]
+    row = {"method": name, "label": METHODS[name].label, "kind": METHODS[name].kind,
+           "seeds": [s for s in runs if s is not None], "missing_seeds": entry["missing_seeds"]}
+    if not runs:
+        return row | {"status": "missing", "n_targets": 0}
+    records = list(runs.values())
+    overall = [r["metrics"]["overall"] for r in records]
+    row["status"] = "complete" if not entry["missing_seeds"] else "partial"
+    row["metrics"] = {m: {"mean": _mean([o.get(m) for o in overall]), "sd": _sd([o.get(m) for o in overall]),
+                          "per_seed": [o.get(m) for o in overall]} for m in METRICS}
+    categories = sorted({c for r in records for c in r["metrics"]["by_category"]})
+    row["by_category"] = {c: {m: _mean([r["metrics"]["by_category"].get(c, {}).get(m) for r in records])
+                              for m in METRICS} for c in categories}
+    lengths = [_lengths(r["predictions"]) for r in records]
+    row["lengths"] = {k: _mean([x.get(k) for x in lengths]) for k in lengths[0]}
+    diagnostics = [r["metrics"].get("diagnostics") or {} for r in records]
+    keys = sorted({k for d in diagnostics for k, v in d.items() if isinstance(v, int | float)})
+    row["diagnostics"] = {k: _mean([d.get(k) for d in diagnostics]) for k in keys}
+    steps = sorted({k for r in records for k in r["info"]["seconds"]})
+    row["seconds"] = {k: _mean([r["info"]["seconds"].get(k) for r in records]) for k in steps}
+    row["train_loss"] = _mean([r["train"].get("train_loss") for r in records])
+    row["train_steps"] = _mean([r["train"].get("steps") for r in records])
+    row["commits"] = sorted({str(r["info"].get("commit")) for r in records})
+    row["params_digests"] = sorted({r["info"].get("params_digest") for r in records})
+    return row
+
+
+def versus(scores: dict[str, dict[str, float]], base: dict[str, dict[str, float]], resamples: int) -> dict | None:
     """Per metric, the paired difference to the baseline over the targets both scored; None without overlap."""
     from nextquill.evaluation.statistics import paired_difference
 
@@ -67,43 +101,39 @@ def versus(scores: dict[str, dict[str, float]], base: dict[str, dict[str, float]
     if not shared:
         return None
     out = {}
-    for metric in PAIRED:
-        if all(metric in scores[i] and metric in base[i] for i in shared):
-            out[metric] = paired_difference([scores[i][metric] for i in shared], [base[i][metric] for i in shared])
+    for metric, key in PAIRED.items():
+        if all(key in scores[i] and key in base[i] for i in shared):
+            out[metric] = paired_difference([scores[i][key] for i in shared], [base[i][key] for i in shared],
+                                            resamples=resamples) | {"score": key}
     return out
 
 
-def relative(value: float | None, base: float | None) -> float | None:
-    """Relative change in percent; None when either side is missing or the baseline is 0."""
-    if value is None or base is None or base == 0:
-        return None
-    return 100.0 * (value - base) / base
+def build_table(entries: list[dict], resamples: int) -> dict:
+    """The JSON table: one row per method (`summarize`) with `vs_context_sft` from the seed-averaged targets."""
+    scores = {e["method"]: target_scores(e["runs"]) for e in entries}
+    base = scores.get(BASELINE) or None
+    rows = []
+    for entry in entries:
+        row = summarize(entry)
+        if entry["runs"]:
+            row["n_targets"] = len(scores[entry["method"]])
+            row["vs_context_sft"] = versus(scores[entry["method"]], base, resamples) if base else None
+            for metric, values in row["metrics"].items():
+                values["vs_context_sft"] = (row["vs_context_sft"] or {}).get(metric)
+        rows.append(row)
+    return {"baseline": BASELINE if base else None, "metrics": list(METRICS), "resamples": resamples,
+            "methods": rows}
 
 
-def build_table(rows: list[dict]) -> dict:
-    """The JSON table: per method, overall and per-category metrics with the change over ContextSFT."""
-    base = next((r for r in rows if r["method"] == BASELINE), None)
-    table = []
-    for r in rows:
-        entry = {k: r.get(k) for k in ("method", "label", "seed", "seconds", "train_loss", "steps", "diagnostics",
-                                       "lengths")}
-        entry["n_targets"] = len(r.get("scores") or {})
-        entry["vs_context_sft"] = versus(r.get("scores") or {}, base.get("scores") or {}) if base is not None else None
-        entry["overall"] = {m: r["overall"].get(m) for m in METRICS} | {"n": r["overall"].get("n")}
-        entry["by_category"] = {c: {m: v.get(m) for m in METRICS} for c, v in r["by_category"].items()}
-        if base is not None:
-            entry["vs_context_sft_pct"] = {m: relative(r["overall"].get(m), base["overall"].get(m)) for m in METRICS}
-            entry["by_category_vs_context_sft_pct"] = {
-                c: {m: relative(v.get(m), base["by_category"].get(c, {}).get(m)) for m in METRICS}
-                for c, v in r["by_category"].items()}
-        table.append(entry)
-    return {"baseline": BASELINE if base is not None else None, "metrics": list(METRICS), "methods": table}
-
-
-def _fmt(value: float | None, pct: bool = False) -> str:
+def _fmt(value: float | None) -> str:
     if value is None or value != value:  # None or NaN
         return "–"
-    return f"{value:+.1f}%" if pct else f"{value:.4f}" if abs(value) < 1 else f"{value:.2f}"
+    return f"{value:.4f}" if abs(value) < 1 else f"{value:.2f}"
+
+
+def _mean_sd(values: dict) -> str:
+    sd = values.get("sd")
+    return _fmt(values.get("mean")) + (f" ± {_fmt(sd)}" if sd is not None else "")
 
 
 def _paired_cell(result: dict | None) -> str:
@@ -114,60 +144,81 @@ def _paired_cell(result: dict | None) -> str:
             f"p={result['p_value']:.3f}{mark}")
 
 
-def paired_lines(methods: list[dict]) -> list[str]:
+def _missing(row: dict) -> str:
+    seeds = ", ".join(str(s) for s in row["missing_seeds"] if s is not None)
+    return "not run" + (f" (seeds {seeds})" if seeds else "")
+
+
+def main_lines(rows: list[dict]) -> list[str]:
+    lines = ["| method | seeds | " + " | ".join(METRICS) + " | targets | words | outputs < 10 words | train s | "
+             "eval s |", "|---|---:|" + "---:|" * (len(METRICS) + 5)]
+    for r in rows:
+        if r["status"] == "missing":
+            lines.append(f"| {r['label']} | {_missing(r)} |" + " – |" * (len(METRICS) + 5))
+            continue
+        seeds = str(len(r["seeds"])) if r["seeds"] else "–"
+        if r["missing_seeds"]:
+            seeds += f" ({_missing(r)})"
+        lengths, seconds = r["lengths"], r["seconds"]
+        train = seconds.get("train", seconds.get("oppu"))
+        lines.append(f"| {r['label']} | {seeds} | " + " | ".join(_mean_sd(r["metrics"][m]) for m in METRICS)
+                     + f" | {r['n_targets']} | {lengths.get('prediction_words', 0):.0f} | "
+                     f"{lengths.get('short_predictions', 0):.1f} | {_fmt(train) if train is not None else '–'} | "
+                     f"{_fmt(seconds.get('evaluate')) if 'evaluate' in seconds else '–'} |")
+    lines += ["", "Mean ± sd over the training seeds (– for one run); zero-shot methods decode once. "
+              "Outputs < 10 words: mean count per seed."]
+    return lines
+
+
+def paired_lines(rows: list[dict], resamples: int) -> list[str]:
     """Each method minus ContextSFT over the same targets; * marks a 95% CI that excludes 0."""
-    shown = ("rouge1", "rougeL", "meteor")
+    shown = ("rouge1", "rougeL", "meteor", "bleu")
     lines = ["| method − ContextSFT, same targets | " + " | ".join(f"{m} diff [95% CI] p" for m in shown)
              + " | targets |", "|---|" + "---:|" * (len(shown) + 1)]
-    for m in methods:
-        versus_base = m.get("vs_context_sft") or {}
-        lines.append(f"| {m['label']} | " + " | ".join(_paired_cell(versus_base.get(k)) for k in shown)
-                     + f" | {m.get('n_targets', '–')} |")
-    lines.append("")
-    lines.append("Paired over the test targets both methods scored: mean difference, 95% percentile bootstrap CI "
-                 "(2,000 resamples of targets, seed 0) and a two-sided sign-flip p-value; * marks a CI that "
-                 "excludes 0. One training seed per method.")
+    for r in rows:
+        if r["status"] == "missing":
+            continue
+        versus_base = r.get("vs_context_sft") or {}
+        lines.append(f"| {r['label']} | " + " | ".join(_paired_cell(versus_base.get(k)) for k in shown)
+                     + f" | {next(iter(versus_base.values()))['n'] if versus_base else '–'} |")
+    lines += ["", f"Paired over the test targets both methods scored, each target's score first averaged over the "
+              f"method's seeds: mean difference, 95% percentile bootstrap CI ({resamples:,} resamples of "
+              f"targets, seed 0) and a two-sided sign-flip p-value; * marks a CI that excludes 0. The BLEU "
+              f"column pairs sentence BLEU (corpus BLEU has no per-target share)."]
     return lines
 
 
 def markdown(table: dict) -> str:
-    """The Markdown version of `build_table`: overall, per category, and the DCE diagnostics."""
-    methods = table["methods"]
-    lines = ["| method | " + " | ".join(METRICS) + " | ROUGE-1 vs ContextSFT | words | outputs < 10 words "
-             "| train s | eval s |", "|---|" + "---:|" * (len(METRICS) + 5)]
-    for m in methods:
-        cells = [_fmt(m["overall"][k]) for k in METRICS]
-        delta = _fmt((m.get("vs_context_sft_pct") or {}).get("rouge1"), pct=True)
-        lengths = m.get("lengths") or {}
-        words = f"{lengths['prediction_words']:.0f}" if lengths else "–"
-        lines.append(f"| {m['label']} | " + " | ".join(cells) + f" | {delta} | {words} | "
-                     f"{lengths.get('short_predictions', '–')} | "
-                     f"{m['seconds'].get('train', 0):.0f} | {m['seconds'].get('evaluate', 0):.0f} |")
-    lines += ["", *paired_lines(methods)]
-    categories = sorted({c for m in methods for c in m["by_category"]})
+    """The Markdown version of `build_table`: overall, paired, per category, and the DCE diagnostics."""
+    rows = table["methods"]
+    done = [r for r in rows if r["status"] != "missing"]
+    lines = [*main_lines(rows), "", *paired_lines(rows, table["resamples"])]
+    categories = sorted({c for r in done for c in r["by_category"]})
     lines += ["", "| method | " + " | ".join(f"{c} R-1 | {c} R-L" for c in categories) + " |",
               "|---|" + "---:|" * (2 * len(categories))]
-    for m in methods:
-        cells = [" | ".join(_fmt(m["by_category"].get(c, {}).get(k)) for k in ("rouge1", "rougeL"))
+    for r in done:
+        cells = [" | ".join(_fmt(r["by_category"].get(c, {}).get(k)) for k in ("rouge1", "rougeL"))
                  for c in categories]
-        lines.append(f"| {m['label']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {r['label']} | " + " | ".join(cells) + " |")
     lines += ["", "| model whose DCE is scored | ROC-AUC | R-precision | precision@10% | precision at δ | "
               "recall at δ |", "|---|---:|---:|---:|---:|---:|"]
-    for m in methods:
-        d = m["diagnostics"]
-        same_model = METHODS[m["method"]].steered or m["method"] == "base_no_history"
+    for r in done:
+        d = r["diagnostics"]
+        same_model = METHODS[r["method"]].steered or r["method"] == "base_no_history"
         if d and not same_model:  # decoding variants score the same model as their source run
-            lines.append(f"| {m['label']} | " + " | ".join(_fmt(d.get(k)) for k in (
+            lines.append(f"| {r['label']} | " + " | ".join(_fmt(d.get(k)) for k in (
                 "roc_auc", "r_precision", "precision_at_10pct", "precision_at_delta", "recall_at_delta")) + " |")
+    lines += ["", f"Built from commit {table.get('commit') or 'unknown'} (parameters digest "
+              f"{table.get('params_digest')})."]
     return "\n".join(lines) + "\n"
 
 
 def write_table(root: Path, params: Params) -> dict:
-    names = [*params.compare.zero_shot, *params.compare.methods, *params.compare.derived]
-    table = build_table(collect(root, names))
+    table = build_table(collect(root, params), params.compare.resamples)
+    compare = {k: v for k, v in flatten(params).items() if k.startswith("compare.")}
+    table = {"commit": source_commit(root), "params_digest": params_digest(run_values(params) | compare),
+             "seeds": list(params.compare.seeds), **table}
     write_json(root / "comparison" / "results.json", table)
-    from nextquill.io import atomic_open
-
     with atomic_open(root / "comparison" / "results.md") as handle:
         handle.write(markdown(table))
     return table

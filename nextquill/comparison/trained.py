@@ -1,6 +1,6 @@
-"""Comparison stage `trained`: train one objective (its own data when it needs it), then evaluate.
+"""Comparison stage `trained`: train one objective (its own data when it needs it), then evaluate; once per seed.
 
-    python -m nextquill.comparison.trained METHOD      # what `dvc repro comparison/dvc.yaml` runs per method
+    python -m nextquill.comparison.trained METHOD --seed S   # what `dvc repro comparison/dvc.yaml` runs per run
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from nextquill.comparison.methods import execute
 from nextquill.stages import effects, evaluate, prepare, train
 
 
-def run(name: str, root, params_file) -> dict:
+def run(name: str, root, params_file, seed: int | None = None) -> dict:
     steps = {"prepare": prepare.run, "effects": effects.run, "train": train.run, "evaluate": evaluate.run}
-    return execute(name, root, params_file, steps)
+    return execute(name, root, params_file, steps, seed)
 
 
 def main(argv: list[str] | None = None) -> int:

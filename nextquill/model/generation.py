@@ -29,10 +29,11 @@ class Decoding:
 
 
 def generate(model, tokenizer, prompts: Sequence[Sequence[int]], decoding: Decoding, batch_size: int,
-             desc: str = "decode") -> list[str]:
+             desc: str | None = "decode") -> list[str]:
     """Continuations of token-id prompts, in input order; batches hold prompts of similar length.
 
-    Progress (examples done, ETA) is reported as `desc`.
+    Progress (examples done, ETA) is reported as `desc`; None reports none (a caller that decodes one prompt at
+    a time reports its own).
     """
     import torch
 
@@ -43,7 +44,7 @@ def generate(model, tokenizer, prompts: Sequence[Sequence[int]], decoding: Decod
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     sampling = {"temperature": decoding.temperature, "top_p": decoding.top_p} if decoding.do_sample else {}
     model.eval()
-    progress = Progress(len(prompts), desc, "examples")
+    progress = Progress(len(prompts), desc, "examples") if desc is not None else None
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]
         width = max(len(prompts[i]) for i in chunk)
@@ -60,6 +61,8 @@ def generate(model, tokenizer, prompts: Sequence[Sequence[int]], decoding: Decod
                                  pad_token_id=pad, eos_token_id=tokenizer.eos_token_id, use_cache=True, **sampling)
         for row, i in enumerate(chunk):
             texts[i] = tokenizer.decode(out[row, width:], skip_special_tokens=True).strip()
-        progress.update(len(chunk))
-    progress.close()
+        if progress is not None:
+            progress.update(len(chunk))
+    if progress is not None:
+        progress.close()
     return texts

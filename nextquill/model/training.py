@@ -51,7 +51,7 @@ def build_model(params: Params, paths: Paths):
 
     from nextquill.model.loading import load_model
 
-    set_seed(params.base.seed)  # the LoRA init draws from the RNG before the Trainer seeds it
+    set_seed(params.training_seed)  # the LoRA init draws from the RNG before the Trainer seeds it
     model, tokenizer = load_model(paths.base_model, params.model.dtype)
     model.config.use_cache = False
     lora = params.train.lora
@@ -75,20 +75,23 @@ def precision_flags(dtype) -> dict[str, bool]:
     return {"bf16": dtype == torch.bfloat16, "fp16": dtype == torch.float16, "use_cpu": not torch.cuda.is_available()}
 
 
-def training_args(params: Params, output_dir: Path, dtype):
-    """`TrainingArguments` from `params.train`; `dtype` is the loaded model's weight dtype."""
+def training_args(params: Params, output_dir: Path, dtype, **overrides):
+    """`TrainingArguments` from `params.train`; `dtype` is the loaded model's weight dtype; `overrides` replace
+    any of the arguments (OPPU's per-user runs: their own epochs, no checkpoints)."""
     from transformers import TrainingArguments
 
     cfg = params.train
-    return TrainingArguments(
+    seed = params.training_seed
+    args = dict(
         output_dir=str(output_dir), per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
         warmup_steps=cfg.warmup_ratio, num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
         lr_scheduler_type="linear", max_grad_norm=1.0, logging_steps=cfg.logging_steps, save_steps=cfg.save_steps,
-        save_total_limit=2, seed=params.base.seed, data_seed=params.base.seed, **precision_flags(dtype),
+        save_total_limit=2, seed=seed, data_seed=seed, **precision_flags(dtype),
         activation_checkpointing=cfg.gradient_checkpointing, remove_unused_columns=False, report_to="none",
         disable_tqdm=True, dataloader_num_workers=0, dataloader_pin_memory=False,
     )
+    return TrainingArguments(**(args | overrides))
 
 
 def write_metrics(history: list[dict], paths: Paths, extra: dict, name: str = "train") -> dict:
@@ -153,7 +156,7 @@ def train_adapter(params: Params, paths: Paths, out: Path, name: str = "train") 
     cfg, fx = params.train, params.effects
     settings = LossSettings.from_params(params)
     data_file = paths.prepared / "train.parquet"
-    rows = load_examples(data_file, cfg.max_examples, params.base.seed,
+    rows = load_examples(data_file, cfg.max_examples, params.training_seed,
                          paths.effects / "train.parquet" if settings.precomputed or settings.needs_data_effect
                          else None)
     model, tokenizer = build_model(params, paths)

@@ -44,7 +44,7 @@ def run(params: Params, paths: Paths) -> dict:
         from nextquill.model.loading import inference_device, load_model
         from nextquill.model.views import WeightSettings
 
-        rows = load_examples(paths.prepared / "train.parquet", params.train.max_examples, params.base.seed)
+        rows = load_examples(paths.prepared / "train.parquet", params.train.max_examples, params.training_seed)
         model, tokenizer = load_model(paths.base_model, params.model.dtype)
         if fx.estimator == "reference":
             model = load_reference(model, paths)

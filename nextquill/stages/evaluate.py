@@ -130,17 +130,23 @@ def explain(params: Params, paths: Paths, model, tokenizer, rows: list[dict]) ->
 
 
 def run(params: Params, paths: Paths) -> dict:
-    cfg = params.eval
     view = prompt_view(params)
     rows = load_rows(params, paths)
     model, tokenizer = load_model_for_eval(params, paths)
     hyps = decode(params, model, tokenizer, rows, view)
+    diagnostics = explain(params, paths, model, tokenizer, rows)
+    return write_results(params, paths, rows, hyps, view, diagnostics)["overall"]
+
+
+def write_results(params: Params, paths: Paths, rows: list[dict], hyps: list[str], view: str,
+                  diagnostics: dict, model_note: str | None = None) -> dict:
+    """Score `hyps` against `rows`: `data/eval/predictions.jsonl` (per-example scores) and `reports/metrics.json`."""
+    cfg = params.eval
     scores, overall, by_category = score(params, rows, hyps)
     write_jsonl(paths.eval_dir / "predictions.jsonl", (
         {"example_id": r["example_id"], "user_id": r["user_id"], "category": r["category"], "item_id": r["item_id"],
          "prediction": h, "reference": r["target"], **s} for r, h, s in zip(rows, hyps, scores, strict=True)))
-    diagnostics = explain(params, paths, model, tokenizer, rows)
-    metrics = {"overall": overall, "by_category": by_category, "split": cfg.split, "model": cfg.model,
+    metrics = {"overall": overall, "by_category": by_category, "split": cfg.split, "model": model_note or cfg.model,
                "objective": params.train.objective if cfg.model == "trained" else None, "view": view,
                "steering": cfg.steering, "decoding": asdict(Decoding.from_config(cfg)), "diagnostics": diagnostics,
                "conventions": {"rouge": f"rouge-score F mean, stemmer={cfg.rouge_stemmer}",
@@ -150,7 +156,7 @@ def run(params: Params, paths: Paths) -> dict:
                                if cfg.bertscore else None,
                                "diagnostics": "evaluated model's DCE on gold target tokens vs truth labels"}}
     write_json(paths.reports / "metrics.json", metrics)
-    return metrics["overall"]
+    return metrics
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,7 @@ from nextquill.data.build import ExampleWriter, amazon_targets, write_targets
 from nextquill.data.records import FileError, decode
 from nextquill.data.schema import Ledger
 from nextquill.data.validate import Invalid, Limits, remap_spans
-from nextquill.io import atomic_dir, atomic_open, write_json
+from nextquill.io import atomic_dir, atomic_open, write_json, write_jsonl
 from nextquill.paths import Paths
 from nextquill.stages._cli import stage_main
 
@@ -130,6 +130,11 @@ def run(params: Params, paths: Paths) -> dict:
         from nextquill.data.relevance import RelevanceRanker
 
         ranker = RelevanceRanker()
+    elif cfg.history_selection == "summary":
+        from nextquill.model.summary import HistorySummarizer
+
+        ranker = HistorySummarizer(paths.base_model, params.model.dtype, cfg.summary_max_new_tokens,
+                                   cfg.max_prompt_tokens)
     with atomic_dir(paths.prepared) as out, atomic_open(out / "rejects.jsonl") as reject_file:
         ledger = Ledger(reject_file)
         writer = ExampleWriter(out, ledger)
@@ -142,6 +147,8 @@ def run(params: Params, paths: Paths) -> dict:
                 protocol = {}
         finally:
             writer.close()
+        if cfg.history_selection == "summary":
+            write_jsonl(out / "summaries.jsonl", ranker.summaries.values())
         files = accounting(ledger, paths.root)
     records = ledger.records
     stats = {"format": cfg.format, "raw_dir": cfg.raw_dir, "input_records": records, "files": files,

@@ -1,110 +1,103 @@
-"""The comparison harness: the table's arithmetic by hand, and every kind of method run on a tiny model."""
+"""The comparison table from recorded runs: seeds averaged per target, mean and sd by hand, missing runs shown."""
 
 from __future__ import annotations
 
 import json
-import shutil
+import statistics
 
+import numpy as np
 import pytest
 
-from nextquill.comparison.methods import METHODS
-from nextquill.comparison.table import build_table, markdown, relative
-from tests.conftest import held_out_rows
+from nextquill.comparison.methods import METHODS, record_dir
+from nextquill.comparison.table import build_table, collect, markdown, write_table
+from nextquill.config import parse_params
+from nextquill.evaluation.statistics import paired_difference
 
 
-def _row(method: str, r1: float, books_r1: float) -> dict:
-    return {"method": method, "label": METHODS[method].label, "seed": 42, "seconds": {"train": 10.0},
-            "overall": {"n": 4, "rouge1": r1, "rougeL": r1 / 2, "meteor": 0.1, "bleu": 2.0},
-            "by_category": {"Books": {"rouge1": books_r1, "rougeL": 0.1, "meteor": 0.1, "bleu": 1.0}},
-            "diagnostics": {"roc_auc": 0.7}, "train_loss": 1.0, "steps": 2}
+def _record(root, method: str, seed: int | None, rouge1: list[float], bleu: float = 2.0) -> None:
+    """A run's record as `record_run` writes it: run.json, metrics.json and per-example predictions."""
+    folder = record_dir(root, method, seed)
+    folder.mkdir(parents=True)
+    preds = [{"example_id": f"t{i}", "user_id": f"u{i}", "category": "Books" if i % 2 else "CDs",
+              "prediction": "word " * (5 if i == 0 else 12), "reference": "word " * 12, "rouge1": r,
+              "rougeL": r / 2, "meteor": 0.1, "sentence_bleu": 100 * r} for i, r in enumerate(rouge1)]
+    (folder / "predictions.jsonl").write_text("".join(json.dumps(p) + "\n" for p in preds))
+    mean = sum(rouge1) / len(rouge1)
+    metrics = {"overall": {"n": len(rouge1), "rouge1": mean, "rougeL": mean / 2, "meteor": 0.1, "bleu": bleu},
+               "by_category": {"Books": {"rouge1": mean, "rougeL": mean / 2, "meteor": 0.1, "bleu": bleu}},
+               "diagnostics": {"roc_auc": 0.6 if seed == 42 else 0.8}}
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    info = {"method": method, "label": METHODS[method].label, "seed": seed,
+            "seconds": {"train": 10.0, "evaluate": 4.0}, "commit": "abc", "params_digest": "d1"}
+    (folder / "run.json").write_text(json.dumps(info))
 
 
-def test_relative_change_over_context_sft_by_hand():
-    table = build_table([_row("sft", 0.20, 0.30), _row("context_sft", 0.25, 0.20), _row("nextquill", 0.35, 0.0)])
-    by = {m["method"]: m for m in table["methods"]}
-    assert table["baseline"] == "context_sft"
-    assert by["nextquill"]["vs_context_sft_pct"]["rouge1"] == pytest.approx(40.0)  # (0.35 - 0.25) / 0.25
-    assert by["sft"]["vs_context_sft_pct"]["rouge1"] == pytest.approx(-20.0)
-    assert by["context_sft"]["vs_context_sft_pct"]["rouge1"] == 0.0
-    assert by["sft"]["by_category_vs_context_sft_pct"]["Books"]["rouge1"] == pytest.approx(50.0)
-    assert relative(0.1, 0.0) is None and relative(None, 0.2) is None
+def _params(**compare):
+    return parse_params({"compare": {"zero_shot": [], "methods": ["context_sft", "nextquill"], "derived": [],
+                                     "seeds": [42, 43], **compare}})
+
+
+def test_seeds_are_averaged_per_target_before_the_paired_statistics(tmp_path):
+    rng = np.random.default_rng(0)
+    base = {s: list(rng.uniform(0.1, 0.3, 30)) for s in (42, 43)}
+    ours = {s: list(np.array(base[s]) + rng.normal(0.04, 0.02, 30)) for s in (42, 43)}
+    for s in (42, 43):
+        _record(tmp_path, "context_sft", s, base[s], bleu=2.0 + s - 42)
+        _record(tmp_path, "nextquill", s, ours[s])
+    table = build_table(collect(tmp_path, _params()), resamples=2000)
+    row = {m["method"]: m for m in table["methods"]}["nextquill"]
+    order = sorted(range(30), key=lambda i: f"t{i}")  # targets are paired in example-id order
+    averaged = [(ours[42][i] + ours[43][i]) / 2 for i in order]
+    reference = [(base[42][i] + base[43][i]) / 2 for i in order]
+    want = paired_difference(averaged, reference)  # the slow way: average by hand, then pair
+    got = row["metrics"]["rouge1"]["vs_context_sft"]
+    assert got["diff"] == pytest.approx(want["diff"]) and got["ci_low"] == pytest.approx(want["ci_low"])
+    assert got["p_value"] == pytest.approx(want["p_value"]) and got["ci_low"] > 0
+    per_seed = [sum(ours[s]) / 30 for s in (42, 43)]
+    assert row["metrics"]["rouge1"]["mean"] == pytest.approx(sum(per_seed) / 2)
+    assert row["metrics"]["rouge1"]["sd"] == pytest.approx(statistics.stdev(per_seed))
+    assert row["seeds"] == [42, 43] and row["n_targets"] == 30 and row["status"] == "complete"
+    assert row["diagnostics"]["roc_auc"] == pytest.approx(0.7)  # the mean of 0.6 and 0.8
+    base_row = {m["method"]: m for m in table["methods"]}["context_sft"]
+    assert base_row["metrics"]["bleu"]["sd"] == pytest.approx(statistics.stdev([2.0, 3.0]))
+    assert base_row["metrics"]["rouge1"]["vs_context_sft"]["diff"] == 0.0
+    # BLEU is paired through sentence BLEU (100 x rouge1 in these records)
+    assert row["metrics"]["bleu"]["vs_context_sft"]["diff"] == pytest.approx(100 * want["diff"])
     text = markdown(table)
-    assert "| NextQuill (online DCE) | 0.3500 | 0.1750 | 0.1000 | 2.00 | +40.0% | – | – | 10 | 0 |" in text
+    assert f"| {METHODS['nextquill'].label} | 2 | {row['metrics']['rouge1']['mean']:.4f} ± " in text
+    assert " *" in text and "1.0 |" in text  # one output under 10 words per seed
 
 
-def test_table_without_context_sft_has_no_relative_change():
-    table = build_table([_row("sft", 0.2, 0.2)])
-    assert table["baseline"] is None and "vs_context_sft_pct" not in table["methods"][0]
+def test_a_missing_method_or_seed_is_shown_not_dropped(tmp_path):
+    _record(tmp_path, "context_sft", 42, [0.2, 0.3])
+    _record(tmp_path, "context_sft", 43, [0.2, 0.3])
+    _record(tmp_path, "nextquill", 42, [0.3, 0.3])
+    params = _params(zero_shot=["base_history"])
+    table = write_table(tmp_path, params)
+    rows = {m["method"]: m for m in table["methods"]}
+    assert rows["base_history"]["status"] == "missing" and rows["base_history"]["missing_seeds"] == [None]
+    assert rows["nextquill"]["status"] == "partial" and rows["nextquill"]["missing_seeds"] == [43]
+    assert rows["nextquill"]["metrics"]["rouge1"]["sd"] is None  # one seed: no sd
+    text = (tmp_path / "comparison" / "results.md").read_text()
+    assert f"| {METHODS['base_history'].label} | not run |" in text
+    assert "1 (not run (seeds 43))" in text
+    saved = json.loads((tmp_path / "comparison" / "results.json").read_text())
+    assert saved["seeds"] == [42, 43] and len(saved["params_digest"]) == 16 and "commit" in saved
 
 
-@pytest.fixture()
-def tiny_project(tmp_path, tiny_model_dir, tiny_tokenizer):
-    """A project root with the tiny model as models/base, 8 prepared examples and a small params.yaml."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from nextquill.data.build import example_schema
-
-    shutil.copytree(tiny_model_dir, tmp_path / "models" / "base")
-    rows = held_out_rows(tiny_tokenizer, 8, lambda i, n: [int(j % 2 == 0) for j in range(n)])
-    prepared = tmp_path / "data" / "prepared"
-    prepared.mkdir(parents=True)
-    for split in ("train", "test"):
-        pq.write_table(pa.Table.from_pylist(rows, schema=example_schema()), prepared / f"{split}.parquet")
-    (tmp_path / "params.yaml").write_text(
-        "train: {max_steps: 1, batch_size: 2, grad_accum: 1, logging_steps: 1, save_steps: 10}\n"
-        "eval: {max_new_tokens: 4, batch_size: 4}\n"
-        "compare: {zero_shot: [base_history], methods: [context_sft], "
-        "derived: [context_sft_steering, nextquill_reference], steering: 2.0}\n")
-    return tmp_path
+def test_only_targets_every_seed_scored_are_paired(tmp_path):
+    _record(tmp_path, "context_sft", 42, [0.2, 0.3, 0.4])
+    _record(tmp_path, "context_sft", 43, [0.2, 0.3])  # t2 missing in one seed
+    _record(tmp_path, "nextquill", 42, [0.3, 0.3, 0.3])
+    _record(tmp_path, "nextquill", 43, [0.3, 0.3, 0.3])
+    rows = {m["method"]: m for m in build_table(collect(tmp_path, _params()), 2000)["methods"]}
+    assert rows["context_sft"]["n_targets"] == 2 and rows["nextquill"]["n_targets"] == 3
+    assert rows["nextquill"]["vs_context_sft"]["rouge1"]["n"] == 2
+    assert rows["nextquill"]["vs_context_sft"]["rouge1"]["diff"] == pytest.approx(0.05)  # (0.1 + 0.0) / 2
 
 
-def test_methods_run_side_by_side_and_make_one_table(tiny_project):
-    from nextquill.compare import main
-    from nextquill.comparison.methods import RUNS
-
-    for name in ("base_history", "context_sft", "context_sft_steering", "nextquill_reference"):
-        assert main(["run", name, "--root", str(tiny_project), "--params", str(tiny_project / "params.yaml")]) == 0
-    runs = tiny_project / RUNS
-    assert not (runs / "base_history" / "models").exists()  # a zero-shot baseline trains nothing
-    assert (runs / "context_sft" / "models" / "adapter" / "adapter_config.json").is_file()
-    steered = json.loads((runs / "context_sft_steering" / "reports" / "metrics.json").read_text())
-    assert steered["steering"] == 2.0 and steered["objective"] == "context_sft"
-    # nextquill_reference used the context_sft adapter as θ_D: its effects table has a weight per token.
-    effects = json.loads((runs / "nextquill_reference" / "reports" / "effects.json").read_text())
-    assert effects["estimator"] == "reference" and effects["examples"] == 8
-    assert main(["table", "--root", str(tiny_project), "--params", str(tiny_project / "params.yaml")]) == 0
-    table = json.loads((tiny_project / "comparison" / "results.json").read_text())
-    assert [m["method"] for m in table["methods"]] == ["base_history", "context_sft", "context_sft_steering",
-                                                      "nextquill_reference"]
-    assert all(m["overall"]["n"] == 8 for m in table["methods"])
-    assert table["methods"][0]["lengths"]["reference_words"] == 6.0  # "The pacing was hugely superb {i}!!"
-    assert table["methods"][1]["vs_context_sft_pct"]["rouge1"] in (0.0, None)
-
-
-def test_table_names_a_missing_run(tiny_project):
-    from nextquill.compare import main
-
-    with pytest.raises(FileNotFoundError, match="no finished run for method 'base_history'"):
-        main(["table", "--root", str(tiny_project), "--params", str(tiny_project / "params.yaml")])
-
-
-def test_paired_differences_to_context_sft_over_the_same_targets():
-    from nextquill.evaluation.statistics import paired_difference
-
-    def scores(offset: float, n: int = 30) -> dict:
-        return {f"t{i}": {"rouge1": 0.2 + 0.01 * (i % 7) + offset, "rougeL": 0.1 + 0.005 * (i % 5),
-                          "meteor": 0.1, "sentence_bleu": 2.0} for i in range(n)}
-
-    base, better = _row("context_sft", 0.25, 0.2), _row("nextquill", 0.3, 0.2)
-    base["scores"], better["scores"] = scores(0.0), scores(0.05)
-    better["scores"]["extra"] = {"rouge1": 0.9, "rougeL": 0.9, "meteor": 0.9, "sentence_bleu": 90.0}  # not shared
-    table = build_table([base, better])
-    got = {m["method"]: m for m in table["methods"]}["nextquill"]["vs_context_sft"]
-    shared = sorted(base["scores"])
-    want = paired_difference([better["scores"][i]["rouge1"] for i in shared],
-                             [base["scores"][i]["rouge1"] for i in shared])
-    assert got["rouge1"] == want and got["rouge1"]["diff"] == pytest.approx(0.05) and got["rouge1"]["n"] == 30
-    assert got["rouge1"]["ci_low"] > 0 and got["rougeL"]["diff"] == 0.0 and got["rougeL"]["p_value"] == 1.0
-    text = markdown(table)
-    assert "| NextQuill (online DCE) | +0.0500 [+0.0500, +0.0500] p=" in text and " *" in text
+def test_zero_shot_methods_decode_once_and_trained_ones_once_per_seed():
+    seeded = {n for n, m in METHODS.items() if m.seeded}
+    assert {"base_no_history", "base_history", "base_steering", "base_retrieval"}.isdisjoint(seeded)
+    assert {"sft", "context_sft", "nextquill", "oppu", "summary", "nextquill_e2e"} <= seeded
+    assert {m.kind for m in METHODS.values()} == {"zero_shot", "trained", "derived"}

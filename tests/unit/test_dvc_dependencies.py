@@ -74,8 +74,24 @@ def _chain(node: ast.AST) -> list[str] | None:
     return None
 
 
+@cache
+def params_properties() -> dict[str, set[str]]:
+    """Properties of `Params` (config.py) -> the keys each reads through `self` (`params.training_seed`)."""
+    out = {}
+    for cls in ast.walk(tree(PACKAGE / "config.py")):
+        if isinstance(cls, ast.ClassDef) and cls.name == "Params":
+            for func in cls.body:
+                if isinstance(func, ast.FunctionDef) and any(
+                        isinstance(d, ast.Name) and d.id == "property" for d in func.decorator_list):
+                    chains = [_chain(n) for n in ast.walk(func) if isinstance(n, ast.Attribute)]
+                    longest = {".".join(c[1:]) for c in chains if c and c[0] == "self" and len(c) > 2}
+                    out[func.name] = longest
+    return out
+
+
 def params_read(path: Path) -> set[str]:
-    """Dotted params keys the functions of `path` read from a name `params` (argument or local) and its aliases."""
+    """Dotted params keys the functions of `path` read from a name `params` (argument or local) and its aliases;
+    a property of `Params` counts as the keys it reads."""
     reads = set()
     for func in ast.walk(tree(path)):
         if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -104,7 +120,9 @@ def params_read(path: Path) -> set[str]:
             keys = aliases[chain[0]] + chain[1:]
             if keys and keys[-1] in WHOLE:
                 keys = keys[:-1]
-            if keys:
+            if keys and keys[0] in params_properties():
+                reads |= params_properties()[keys[0]]
+            elif keys:
                 reads.add(".".join(keys))
     return reads
 

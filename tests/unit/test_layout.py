@@ -12,7 +12,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "nextquill"
 # Bottom to top. A module may import its own layer's modules and any layer below, never one above.
 LAYERS = (
-    ("foundations", {"nextquill.config", "nextquill.paths", "nextquill.io", "nextquill.assets", "nextquill.progress"}),
+    ("foundations", {"nextquill.config", "nextquill.paths", "nextquill.io", "nextquill.assets", "nextquill.progress",
+                     "nextquill.provenance"}),
     ("method", {"nextquill.method"}),
     ("data", {"nextquill.data"}),
     ("model", {"nextquill.model"}),
