@@ -144,8 +144,10 @@ def progress_callback(desc: str):
     return _Progress()
 
 
-def train_adapter(params: Params, paths: Paths, out: Path, name: str = "train") -> dict | None:
+def train_adapter(params: Params, paths: Paths, out: Path, name: str = "train", callbacks: tuple = ()) -> dict | None:
     """Train `params.train.objective` from the base model and write the adapter (or full model) to `out`.
+
+    `callbacks` are more Trainer callbacks (the learning curve saves the adapter at several budgets).
 
     Returns the training metrics; under data parallelism (torchrun, accelerate) only the first process writes
     the outputs and returns them, the others return None.
@@ -166,7 +168,7 @@ def train_adapter(params: Params, paths: Paths, out: Path, name: str = "train") 
         data_collator=CausalPairCollator(tokenizer.pad_token_id, settings.views,
                                          "weights" if settings.precomputed else None,
                                          "dce" if settings.needs_data_effect else None),
-        callbacks=[progress_callback(name)],
+        callbacks=[progress_callback(name), *callbacks],
     )
     last = last_complete_checkpoint(checkpoints) if cfg.resume == "auto" else None
     trainer.train(resume_from_checkpoint=last)
