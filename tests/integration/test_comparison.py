@@ -78,48 +78,41 @@ def test_the_baselines_of_the_paper_run_and_are_paired_with_context_sft(prepared
     assert retrieval["model"] == "base" and retrieval["view"] == "with_history"
 
 
-@pytest.mark.slow
-def test_every_method_runs_and_the_table_gives_each_a_paired_ci(prepared, tmp_path):
-    from nextquill.compare import main
-
-    root = _copy(prepared, tmp_path / "p")
-    params_file = _set_compare(root, zero_shot=ZERO_SHOT, methods=TRAINED, derived=DERIVED, seeds=[42])
-    args = ["--root", str(root), "--params", str(params_file)]
-    for name in METHODS:
-        assert main(["run", name, *args]) == 0, name
-    _set_compare(root, seeds=[42, 43])  # a second seed for two methods only: the others show it missing
-    for name in ("context_sft", "nextquill"):
-        assert main(["run", name, "--seed", "43", *args]) == 0
-    assert main(["table", *args]) == 0
-    table = json.loads((root / "comparison" / "results.json").read_text())
-    rows = {m["method"]: m for m in table["methods"]}
-    assert list(rows) == [*ZERO_SHOT, *TRAINED, *DERIVED]
-    for name, row in rows.items():
-        assert row["n_targets"] > 0, name
-        for metric in ("rouge1", "rougeL", "meteor", "bleu"):
-            paired = row["metrics"][metric]["vs_context_sft"]
-            assert paired["ci_low"] <= paired["diff"] <= paired["ci_high"] and 0 < paired["p_value"] <= 1, name
-    assert rows["context_sft"]["seeds"] == [42, 43] and rows["context_sft"]["metrics"]["rouge1"]["sd"] is not None
-    assert rows["sft"]["status"] == "partial" and rows["sft"]["missing_seeds"] == [43]
-    assert rows["base_history"]["seeds"] == [] and rows["base_history"]["status"] == "complete"
-    record = json.loads((root / RUNS / "nextquill" / "seed43" / "run.json").read_text())
-    assert record["params"]["train.seed"] == 43 and record["overrides"]["train.seed"] == 43
-    assert set(record["seconds"]) == {"train", "evaluate"} and len(record["params_digest"]) == 16
-    # Seeds change training, not the evaluated targets.
-    ids = [{json.loads(x)["example_id"] for x in (root / RUNS / "nextquill" / f"seed{s}" / "predictions.jsonl")
-            .read_text().splitlines()} for s in (42, 43)]
-    assert ids[0] == ids[1]
-    text = (root / "comparison" / "results.md").read_text()
-    assert all(METHODS[n].label in text for n in METHODS)
-
-
-def test_dvc_repro_keeps_records_in_git_and_a_fresh_clone_reruns_only_what_is_new(prepared, tmp_path):
-    root = _copy(prepared, tmp_path / "origin")
+def _dvc_project(prepared: Path, to: Path) -> Path:
+    """A copy of the prepared tiny project with the comparison pipeline; the main stages recorded in dvc.lock."""
+    root = _copy(prepared, to)
     # The main pipeline's stages ran in-process (the fixture): record them in dvc.lock instead of re-running.
     assert sh(root, "dvc", "commit", "-f", "base_model", "synthesize", "prepare").returncode == 0
     (root / "comparison").mkdir()
     shutil.copy(REPO / "comparison" / "dvc.yaml", root / "comparison" / "dvc.yaml")
     shutil.copy(REPO / ".gitignore", root / ".gitignore")
+    return root
+
+
+@pytest.mark.slow
+def test_dvc_repro_of_every_method_gives_each_a_paired_ci(prepared, tmp_path):
+    root = _dvc_project(prepared, tmp_path / "p")
+    _set_compare(root, zero_shot=ZERO_SHOT, methods=TRAINED, derived=DERIVED, seeds=[42])
+    done = sh(root, "dvc", "repro", "comparison/dvc.yaml")
+    assert done.returncode == 0, done.stderr + done.stdout
+    table = json.loads((root / "comparison" / "results.json").read_text())
+    rows = {m["method"]: m for m in table["methods"]}
+    assert list(rows) == [*ZERO_SHOT, *TRAINED, *DERIVED]
+    for name, row in rows.items():
+        assert row["status"] == "complete" and row["n_targets"] > 0, name
+        for metric in ("rouge1", "rougeL", "meteor", "bleu"):
+            paired = row["metrics"][metric]["vs_context_sft"]
+            assert paired["ci_low"] <= paired["diff"] <= paired["ci_high"] and 0 < paired["p_value"] <= 1, name
+    assert rows["base_history"]["seeds"] == [] and rows["sft"]["seeds"] == [42]
+    record = json.loads((root / RUNS / "nextquill" / "seed42" / "run.json").read_text())
+    assert record["params"]["train.seed"] == 42 and record["overrides"]["train.seed"] == 42
+    assert set(record["seconds"]) == {"train", "evaluate"} and len(record["params_digest"]) == 16
+    text = (root / "comparison" / "results.md").read_text()
+    assert all(METHODS[n].label in text for n in METHODS) and "not run" not in text
+
+
+def test_dvc_repro_keeps_records_in_git_and_a_fresh_clone_reruns_only_what_is_new(prepared, tmp_path):
+    root = _dvc_project(prepared, tmp_path / "origin")
     _set_compare(root, zero_shot=["base_history"], methods=["context_sft"], derived=["context_sft_steering"],
                  seeds=[42])
     first = sh(root, "dvc", "repro", "comparison/dvc.yaml")
