@@ -52,9 +52,19 @@ def point_metrics(out: Path) -> tuple[dict, dict[str, dict]]:
     return overall, {r["example_id"]: r for r in rows}
 
 
+def score_point(params, paths: Paths) -> None:
+    """The evaluate stage's decoding and scoring of one saved adapter, without its token-effect pass (the curve
+    reads the metrics only, and that pass would add half the decoding time again)."""
+    from nextquill.stages import evaluate
+
+    view, rows = evaluate.prompt_view(params), evaluate.load_rows(params, paths)
+    model, tokenizer = evaluate.load_model_for_eval(params, paths)
+    hyps = evaluate.decode(params, model, tokenizer, rows, view)
+    evaluate.write_results(params, paths, rows, hyps, view, diagnostics={})
+
+
 def run_method(method: str, args, root: Path, results: dict) -> None:
     from nextquill.model.training import train_adapter
-    from nextquill.stages import evaluate
 
     overrides = {"train.max_steps": max(args.budgets), "train.max_examples": args.max_examples,
                  "train.save_steps": 10 ** 6, "eval.split": "val", "eval.max_examples": args.val_examples}
@@ -71,7 +81,7 @@ def run_method(method: str, args, root: Path, results: dict) -> None:
             continue
         start = time.perf_counter()
         out = work / f"step{budget}"
-        evaluate.run(params, Paths(root, out=out))
+        score_point(params, Paths(root, out=out))
         overall, _ = point_metrics(out)
         done[str(budget)] = overall | {"eval_seconds": round(time.perf_counter() - start, 1)}
         write_json(args.out, results)

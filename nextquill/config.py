@@ -258,6 +258,10 @@ class EvalConfig(_Section):
     batch_size: int = Field(8, ge=1, description="Prompts per generate() call, grouped by length.")
     max_new_tokens: int = Field(128, ge=1, description="Generation cap (official code: 2048).")
     repetition_penalty: float = Field(1.2, gt=0, description="Official protocol: 1.2.")
+    repetition_scope: Literal["generated", "all"] = Field(
+        "generated", description="Ids the repetition penalty counts: generated = only those the model wrote; all = "
+        "the prompt's too (transformers' default and the official code), which taxes every token of the user's "
+        "history, the tokens personalization should copy.")
     do_sample: bool = Field(False, description="Greedy (official code) or sampling.")
     temperature: float = Field(0.8, gt=0, description="Sampling only.")
     top_p: float = Field(0.95, gt=0, le=1, description="Sampling only.")

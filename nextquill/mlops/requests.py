@@ -33,6 +33,7 @@ def serving_config(params) -> dict[str, Any]:
     """
     data, registry = params.data, params.registry
     return {"max_new_tokens": registry.max_new_tokens, "repetition_penalty": params.eval.repetition_penalty,
+            "repetition_scope": params.eval.repetition_scope,
             "history_k": data.history_k, "max_prompt_tokens": data.max_prompt_tokens,
             "empty_history": data.empty_history, "rating_range": list(data.rating_range),
             "max_new_tokens_limit": registry.max_new_tokens_limit, "max_request_rows": registry.max_request_rows,

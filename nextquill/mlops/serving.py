@@ -3,7 +3,7 @@
 `nextquill.mlops.registry` logs this file with `mlflow.pyfunc.log_model(python_model=<this path>, artifacts=...)`;
 MLflow copies it into the model and executes it at load time, so it must not be imported by the package.
 Artifacts: `adapter` (peft adapter or whole model folder) and `config` (JSON: `base_uri`, where the shared
-base model is stored; max_new_tokens, repetition_penalty, history_k, max_prompt_tokens, empty_history; the
+base model is stored; max_new_tokens, repetition_penalty, repetition_scope, history_k, max_prompt_tokens, empty_history; the
 request limits rating_range, max_new_tokens_limit, max_request_rows, max_request_chars). Why not
 `mlflow.transformers`: with a peft model it silently saves LoRA-keyed weights as base weights (docs/setup.md).
 Prompts are rendered by `nextquill.data.prompts`, so the serving environment needs the nextquill package.
@@ -63,12 +63,18 @@ class NextQuillModel(PythonModel):
     def generate(self, prompt: str, max_new_tokens: int) -> str:
         import torch
 
+        from nextquill.model.generation import Decoding, penalty_kwargs
+
         tok = self.tokenizer
         ids = torch.tensor([tok(prompt, add_special_tokens=False)["input_ids"]])
+        # Versions registered before the scope existed decoded with the prompt counted: they keep doing so.
+        decoding = Decoding(max_new_tokens=max_new_tokens, repetition_penalty=float(self.config["repetition_penalty"]),
+                            do_sample=False, temperature=1.0, top_p=1.0,
+                            repetition_scope=self.config.get("repetition_scope", "all"))
         out = self.model.generate(
             input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens, do_sample=False,
-            repetition_penalty=float(self.config["repetition_penalty"]),
             pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
+            **penalty_kwargs(decoding, ids.shape[1]),
         )
         return tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
 

@@ -1,7 +1,10 @@
 """Batched generation from token-id prompts, and the decoding settings every decoder shares.
 
 Prompts are sorted by length, left-padded, always with the attention mask, with the KV cache; greedy
-with repetition penalty 1.2 (the official protocol) unless `params.eval` says otherwise.
+with repetition penalty 1.2 (the official protocol) unless `params.eval` says otherwise. The penalty counts
+only the ids the model generated (`repetition_scope: generated`) unless the scope is `all`, transformers'
+default: there it also counts every prompt id, pads included, so a history in the prompt makes the user's own
+words costlier to write, and the longer the history, the more words it taxes.
 """
 
 from __future__ import annotations
@@ -19,12 +22,18 @@ class Decoding:
     do_sample: bool
     temperature: float
     top_p: float
+    repetition_scope: str  # "generated" | "all": see the module docstring
+
+    def penalty_start(self, width: int) -> int:
+        """First position of a (B, width + t) id matrix the repetition penalty counts."""
+        return width if self.repetition_scope == "generated" else 0
 
     @classmethod
     def from_config(cls, cfg, **overrides) -> Decoding:
         """From an `EvalConfig`; `overrides` replace fields (e.g. max_new_tokens)."""
         values = {"max_new_tokens": cfg.max_new_tokens, "repetition_penalty": cfg.repetition_penalty,
-                  "do_sample": cfg.do_sample, "temperature": cfg.temperature, "top_p": cfg.top_p}
+                  "do_sample": cfg.do_sample, "temperature": cfg.temperature, "top_p": cfg.top_p,
+                  "repetition_scope": cfg.repetition_scope}
         return cls(**(values | overrides))
 
 
@@ -57,8 +66,8 @@ def generate(model, tokenizer, prompts: Sequence[Sequence[int]], decoding: Decod
         ids, mask = ids.to(device), mask.to(device)
         with torch.no_grad():
             out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=decoding.max_new_tokens,
-                                 do_sample=decoding.do_sample, repetition_penalty=decoding.repetition_penalty,
-                                 pad_token_id=pad, eos_token_id=tokenizer.eos_token_id, use_cache=True, **sampling)
+                                 do_sample=decoding.do_sample, pad_token_id=pad, eos_token_id=tokenizer.eos_token_id,
+                                 use_cache=True, **sampling, **penalty_kwargs(decoding, width))
         for row, i in enumerate(chunk):
             texts[i] = tokenizer.decode(out[row, width:], skip_special_tokens=True).strip()
         if progress is not None:
@@ -66,3 +75,15 @@ def generate(model, tokenizer, prompts: Sequence[Sequence[int]], decoding: Decod
     if progress is not None:
         progress.close()
     return texts
+
+
+def penalty_kwargs(decoding: Decoding, width: int) -> dict:
+    """`generate` keyword arguments for the repetition penalty over prompts `width` ids wide (left-padded)."""
+    start = decoding.penalty_start(width)
+    if start == 0 or decoding.repetition_penalty == 1.0:
+        return {"repetition_penalty": decoding.repetition_penalty}
+    from transformers import LogitsProcessorList, RepetitionPenaltyLogitsProcessor
+
+    # transformers' own processor, told to skip the prompt: the same penalty on the generated ids only.
+    processor = RepetitionPenaltyLogitsProcessor(float(decoding.repetition_penalty), prompt_ignore_length=start)
+    return {"repetition_penalty": 1.0, "logits_processor": LogitsProcessorList([processor])}

@@ -117,7 +117,8 @@ def steered_generate(model, tokenizer, prompts_h: Sequence[Sequence[int]], promp
     """CoS continuations of paired token-id prompts (with / without history), in input order.
 
     Batches hold prompts of similar h-length (longest first, as `generate`); each step runs one token through
-    both KV caches, steers with `steer_logits`, penalises repeats over the h-context ids (HF sees exactly these),
+    both KV caches, steers with `steer_logits`, penalises repeats over the h-context ids HF would count at
+    `decoding.repetition_scope` (the generated ones, or the h prompt's too),
     then takes the argmax or samples. Rows stop at eos and are padded after; the batch stops when all rows have.
     Progress (examples done, ETA) is reported as `desc`.
     """
@@ -147,7 +148,9 @@ def steered_generate(model, tokenizer, prompts_h: Sequence[Sequence[int]], promp
         with torch.inference_mode():
             for _ in range(decoding.max_new_tokens):
                 scores = steer_logits(views[0].step(new_h), views[1].step(new_0), lam)  # (B, V) float32
-                scores = _repetition_penalty(scores, seen, decoding.repetition_penalty)
+                counted = seen[:, decoding.penalty_start(width):]  # the ids HF's penalty counts at this scope
+                if counted.shape[1]:
+                    scores = _repetition_penalty(scores, counted, decoding.repetition_penalty)
                 nxt = _sample(scores, decoding, top_k) if decoding.do_sample else scores.argmax(dim=-1)
                 nxt = torch.where(unfinished, nxt, torch.full_like(nxt, pad))  # finished rows only pad
                 seen = torch.cat([seen, nxt[:, None]], dim=-1)

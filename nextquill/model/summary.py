@@ -68,8 +68,9 @@ class HistorySummarizer:
         from nextquill.model.generation import Decoding, generate
 
         ids, used = prompt_ids(self.tokenizer, entries, self.budget)
+        # The penalty counts the prompt's ids too: a profile should restate the history in few words, not copy it.
         decoding = Decoding(max_new_tokens=self.max_new_tokens, repetition_penalty=REPETITION_PENALTY,
-                            do_sample=False, temperature=1.0, top_p=1.0)
+                            do_sample=False, temperature=1.0, top_p=1.0, repetition_scope="all")
         text = generate(self.model, self.tokenizer, [ids], decoding, 1, desc=None)[0]
         return " ".join(text.split()), used
 

@@ -137,11 +137,16 @@ def test_pyfunc_round_trip_is_exact(first):
     params, _, model, _ = first
     loaded = mlflow.pyfunc.load_model("models:/nq-first@champion")
     served = loaded.unwrap_python_model()
+    from transformers import LogitsProcessorList, RepetitionPenaltyLogitsProcessor
+
+    assert params.eval.repetition_scope == "generated"  # the default: the penalty skips the prompt
     ids = torch.tensor([served.tokenizer(PROMPT, add_special_tokens=False)["input_ids"]])
+    penalty = RepetitionPenaltyLogitsProcessor(1.2, prompt_ignore_length=ids.shape[1])
     with torch.no_grad():
         assert (served.model(input_ids=ids).logits - model(input_ids=ids).logits).abs().max().item() == 0.0
         out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=6, do_sample=False,
-                             repetition_penalty=1.2, pad_token_id=served.tokenizer.pad_token_id)
+                             logits_processor=LogitsProcessorList([penalty]),
+                             pad_token_id=served.tokenizer.pad_token_id)
     expected = served.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
     assert loaded.predict([{"prompt": PROMPT}]) == [expected]  # default max_new_tokens = registry's 6
     first_two = served.tokenizer.decode(out[0, ids.shape[1]:ids.shape[1] + 2], skip_special_tokens=True)

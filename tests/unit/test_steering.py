@@ -55,10 +55,11 @@ def test_steer_logits_by_hand_and_infinities():
     assert torch.isfinite(steer_logits(big, -big, 2.0)).all()  # overflow of the difference is clamped
 
 
-def test_lam_zero_equals_hf_generate(tiny):
+@pytest.mark.parametrize("scope", ["generated", "all"])
+def test_lam_zero_equals_hf_generate(tiny, scope):
     model, tok = tiny
     with_h, without = _pairs(tok)
-    decoding = decoding_of(max_new_tokens=12, repetition_penalty=1.2)
+    decoding = decoding_of(max_new_tokens=12, repetition_penalty=1.2, repetition_scope=scope)
     expected = generate(model, tok, with_h, decoding, batch_size=3)
     assert steered_generate(model, tok, with_h, without, 0.0, decoding, batch_size=3) == expected
     assert len(set(expected)) == len(expected)  # the prompts really lead to different continuations
@@ -98,14 +99,16 @@ def test_batched_equals_one_at_a_time(tiny):
     assert batched == single and any(batched)
 
 
-def test_matches_a_no_cache_reference(tiny):
+@pytest.mark.parametrize("scope", ["generated", "all"])
+def test_matches_a_no_cache_reference(tiny, scope):
     """Full sequences through the model every step, HF's own repetition-penalty processor, argmax."""
     from transformers import RepetitionPenaltyLogitsProcessor
 
     model, tok = tiny
     with_h, without = _pairs(tok, 2)
-    decoding = decoding_of(max_new_tokens=10)
-    penalty = RepetitionPenaltyLogitsProcessor(decoding.repetition_penalty)
+    decoding = decoding_of(max_new_tokens=10, repetition_scope=scope)
+    skip = len(with_h[1]) if scope == "generated" else None  # the prompt's ids are not counted
+    penalty = RepetitionPenaltyLogitsProcessor(decoding.repetition_penalty, prompt_ignore_length=skip)
     gen: list[int] = []
     with torch.no_grad():
         for _ in range(decoding.max_new_tokens):
@@ -156,3 +159,31 @@ def test_lora_wrapped_model_lam_zero_equals_hf_generate(tiny_model_dir):
     decoding = decoding_of(max_new_tokens=8)
     expected = generate(peft_model, tok, with_h, decoding, batch_size=2)
     assert steered_generate(peft_model, tok, with_h, without, 0.0, decoding, batch_size=2) == expected
+
+
+def _slow_greedy(model, prompt: list[int], penalty: float, counted_from: int, steps: int, eos: int) -> list[int]:
+    """Greedy decoding by hand: the whole sequence every step, the penalty written out over ids[counted_from:]."""
+    ids = list(prompt)
+    with torch.no_grad():
+        for _ in range(steps):
+            scores = model(torch.tensor([ids])).logits[0, -1].float()
+            for t in set(ids[counted_from:]):
+                scores[t] = scores[t] * penalty if scores[t] < 0 else scores[t] / penalty
+            ids.append(int(scores.argmax()))
+            if ids[-1] == eos:
+                break
+    return ids[len(prompt):]
+
+
+def test_repetition_scope_against_a_slow_reference_and_it_matters(tiny):
+    """`generate` (batched, left-padded) counts only generated ids at scope generated, every id at scope all."""
+    model, tok = tiny
+    with_h, _ = _pairs(tok)
+    outputs = {}
+    for scope in ("generated", "all"):
+        decoding = decoding_of(max_new_tokens=10, repetition_penalty=1.5, repetition_scope=scope)
+        outputs[scope] = generate(model, tok, with_h, decoding, batch_size=5)
+        expected = [tok.decode(_slow_greedy(model, p, 1.5, len(p) if scope == "generated" else 0, 10,
+                                            tok.eos_token_id), skip_special_tokens=True).strip() for p in with_h]
+        assert outputs[scope] == expected
+    assert outputs["generated"] != outputs["all"]  # the prompt's ids really change what is written
