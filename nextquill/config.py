@@ -331,6 +331,8 @@ class CompareConfig(_Section):
         (42, 43, 44), min_length=1, description="Training seeds (train.seed) of every trained and derived method; "
         "zero-shot methods decode once. Per-target scores are averaged over seeds before the paired statistics.")
     steering: float = Field(1.0, gt=0, description="Context Steering λ of the *_steering methods.")
+    eval_examples: int | None = Field(None, ge=1, description="Test targets every comparison run scores, in "
+                                      "place of eval.max_examples (a seeded sample; null = every test user).")
     oppu_users: int | None = Field(20, ge=1, description="OPPU: test users who get their own LoRA (a seeded sample "
                                    "of the evaluated targets' users; null = all of them).")
     oppu_epochs: float = Field(2.0, gt=0, description="OPPU: passes over each user's own training examples.")

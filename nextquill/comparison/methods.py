@@ -99,9 +99,10 @@ METHODS: dict[str, Method] = {
 
 
 def method_params(name: str, params_file: Path, seed: int | None = None, extra: dict | None = None) -> Params:
-    """`params.yaml` with the method's overrides, `extra` ones (a steered method's λ) and, for a seeded run,
-    `train.seed`."""
-    overrides = dict(METHODS[name].overrides) | (extra or {})
+    """`params.yaml` with the comparison's test sample (`compare.eval_examples`), the method's overrides, `extra`
+    ones (a steered method's λ) and, for a seeded run, `train.seed`."""
+    params = load_params(params_file)
+    overrides = {"eval.max_examples": params.compare.eval_examples} | dict(METHODS[name].overrides) | (extra or {})
     if seed is not None:
         overrides["train.seed"] = seed
     return load_params(params_file, overrides)

@@ -3,8 +3,8 @@
 `nextquill.mlops.registry` logs this file with `mlflow.pyfunc.log_model(python_model=<this path>, artifacts=...)`;
 MLflow copies it into the model and executes it at load time, so it must not be imported by the package.
 Artifacts: `adapter` (peft adapter or whole model folder) and `config` (JSON: `base_uri`, where the shared
-base model is stored; max_new_tokens, repetition_penalty, repetition_scope, history_k, max_prompt_tokens, empty_history; the
-request limits rating_range, max_new_tokens_limit, max_request_rows, max_request_chars). Why not
+base model is stored; max_new_tokens, repetition_penalty, repetition_scope, history_k, max_prompt_tokens,
+empty_history; the request limits rating_range, max_new_tokens_limit, max_request_rows, max_request_chars). Why not
 `mlflow.transformers`: with a peft model it silently saves LoRA-keyed weights as base weights (docs/setup.md).
 Prompts are rendered by `nextquill.data.prompts`, so the serving environment needs the nextquill package.
 """

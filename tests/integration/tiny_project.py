@@ -34,6 +34,7 @@ def build(root: Path, model_dir: Path) -> Path:
     params["data"].update(categories=["Books"], max_prompt_tokens=2048, profile_item_min_users=2)
     params["train"].update(max_steps=2, max_examples=16, batch_size=2, grad_accum=2)
     params["eval"].update(max_examples=6, max_new_tokens=8)
+    params["compare"].update(eval_examples=6)
     params["registry"].update(max_new_tokens=8)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"]):

@@ -101,3 +101,19 @@ def test_zero_shot_methods_decode_once_and_trained_ones_once_per_seed():
     assert {"base_no_history", "base_history", "base_steering", "base_retrieval"}.isdisjoint(seeded)
     assert {"sft", "context_sft", "nextquill", "oppu", "summary", "nextquill_e2e"} <= seeded
     assert {m.kind for m in METHODS.values()} == {"zero_shot", "trained", "derived"}
+
+
+def test_every_run_scores_the_comparisons_test_sample_and_explicit_choices_win(tmp_path):
+    """compare.eval_examples replaces eval.max_examples (make run's sample) in every method; `extra` still wins."""
+    import yaml
+
+    from nextquill.comparison.methods import method_params
+
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({"eval": {"max_examples": 60}, "compare": {"eval_examples": None}}))
+    assert method_params("sft", path, 42).eval.max_examples is None  # every test user
+    assert method_params("base_history", path).eval.max_examples is None
+    path.write_text(yaml.safe_dump({"eval": {"max_examples": 60}, "compare": {"eval_examples": 25}}))
+    params = method_params("context_sft", path, 43)
+    assert (params.eval.max_examples, params.train.seed, params.train.objective) == (25, 43, "context_sft")
+    assert method_params("sft", path, 42, extra={"eval.max_examples": 30}).eval.max_examples == 30

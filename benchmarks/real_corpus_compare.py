@@ -1,0 +1,95 @@
+"""The comparison protocol on the real corpus of `real_corpus.py`: SFT, ContextSFT and NextQuill with paired CIs.
+
+    .venv/bin/python benchmarks/real_corpus_compare.py                  # seed 42, the three methods + zero-shot
+    .venv/bin/python benchmarks/real_corpus_compare.py --seeds 42 43 44
+
+It builds a project root of its own (`--root`, default `.work/real_corpus/`, git-ignored) holding the converted
+corpus, the embedded base model (a link to `models/base`: run `dvc repro base_model` first) and a parameters
+file: `params.yaml` with only the data format changed (`longlamp`, task `topic_writing`) and the comparison's
+method list and seeds set here, so model, training budget, decoding and statistics are the embedded
+benchmark's. Then it runs, with the pipeline's own commands, `prepare`, each method
+(`python -m nextquill.compare run`), and the table, and copies the table and every run's record to
+`--results` (default `benchmarks/results/real_corpus/`). A run whose record exists is not run again, so an
+interrupted run continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+PROJECT = Path(__file__).resolve().parents[1]
+DATA = {"format": "longlamp", "raw_dir": "data/raw/sotu", "task": "topic_writing"}
+
+
+def write_params(root: Path, args: argparse.Namespace) -> Path:
+    """`params.yaml` with the corpus as data and this comparison's methods and seeds."""
+    params = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    params["data"].update(DATA)
+    params["compare"].update({"zero_shot": args.zero_shot, "methods": args.methods, "derived": [],
+                              "seeds": args.seeds})
+    path = root / "params.yaml"
+    path.write_text("# Written by benchmarks/real_corpus_compare.py from the project's params.yaml.\n"
+                    + yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+def prepare_root(root: Path, max_profile: int) -> None:
+    """The converted corpus and a link to the base model under `root`."""
+    base = PROJECT / "models" / "base"
+    if not (base / "config.json").is_file():
+        sys.exit(f"error: {base} holds no model; run `dvc repro base_model` first")
+    (root / "models").mkdir(parents=True, exist_ok=True)
+    link = root / "models" / "base"
+    if not link.exists():
+        link.symlink_to(base, target_is_directory=True)
+    raw = root / DATA["raw_dir"]
+    if not (raw / "PROVENANCE.json").is_file():
+        run([str(PROJECT / "benchmarks" / "real_corpus.py"), "--out", str(raw), "--max-profile", str(max_profile)])
+
+
+def run(argv: list[str]) -> None:
+    print("+", " ".join(argv), flush=True)
+    subprocess.run([sys.executable, *argv], check=True, cwd=PROJECT)
+
+
+def copy_results(root: Path, results: Path) -> None:
+    """The table and each run's record (small files) into the repository."""
+    results.mkdir(parents=True, exist_ok=True)
+    for name in ("results.md", "results.json"):
+        shutil.copy2(root / "comparison" / name, results / name)
+    shutil.copytree(root / "comparison" / "runs", results / "runs", dirs_exist_ok=True)
+    shutil.copy2(root / DATA["raw_dir"] / "PROVENANCE.json", results / "PROVENANCE.json")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--root", type=Path, default=PROJECT / ".work" / "real_corpus")
+    p.add_argument("--results", type=Path, default=PROJECT / "benchmarks" / "results" / "real_corpus")
+    p.add_argument("--methods", nargs="+", default=["sft", "context_sft", "nextquill"])
+    p.add_argument("--zero-shot", nargs="*", default=["base_history"])
+    p.add_argument("--seeds", nargs="+", type=int, default=[42])
+    p.add_argument("--max-profile", type=int, default=16, help="older passages kept per profile (converter)")
+    args = p.parse_args(argv)
+    root = args.root.resolve()
+    prepare_root(root, args.max_profile)
+    params = write_params(root, args)
+    common = ["--root", str(root), "--params", str(params)]
+    if not (root / "data" / "prepared" / "test.parquet").is_file():
+        run(["-m", "nextquill.stages.prepare", *common])
+    runs = [(m, None) for m in args.zero_shot] + [(m, s) for m in args.methods for s in args.seeds]
+    for method, seed in runs:
+        record = root / "comparison" / "runs" / method / (f"seed{seed}" if seed is not None else "")
+        if not (record / "run.json").is_file():
+            run(["-m", "nextquill.compare", "run", method, *(["--seed", str(seed)] if seed else []), *common])
+    run(["-m", "nextquill.compare", "table", *common])
+    copy_results(root, args.results)
+
+
+if __name__ == "__main__":
+    main()
