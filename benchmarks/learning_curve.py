@@ -7,8 +7,8 @@ Each method trains once, for the largest budget (optimizer steps), with the pipe
 `params.yaml` (plus `--max-examples` training examples, null = all); a callback saves the adapter when the run
 reaches each budget, as the official protocol saves every epoch, and every saved adapter decodes the same
 `--val-examples` validation targets. Checkpoints are scored on the val split, never on test. Per budget, the
-file holds each method's metrics and the paired difference of ContextSFT and NextQuill to SFT over the same
-targets (95% bootstrap CI, sign-flip p), so the budget at which the methods separate is read, not guessed.
+file holds each method's metrics and the paired differences (ContextSFT and NextQuill minus SFT, NextQuill minus
+ContextSFT) over the same targets (95% bootstrap CI, sign-flip p), so the budget at which the methods separate is read, not guessed.
 Work folders go to `.work/learning_curve/` (git-ignored); the budget-by-budget results are written as they
 finish, so an interrupted run keeps what it measured (`--resume` skips finished points).
 """
@@ -146,7 +146,9 @@ def main() -> None:
                "points": results.get("points", {}), "train_seconds": results.get("train_seconds", {})}
     for method in args.methods:
         run_method(method, args, args.root, results)
-    results["vs_sft"] = paired(args.root, args.budgets, args.methods) if "sft" in args.methods else {}
+    for baseline in ("sft", "context_sft"):  # each method minus SFT, and NextQuill minus ContextSFT
+        rest = [m for m in args.methods if m != "sft"] if baseline == "context_sft" else args.methods
+        results[f"vs_{baseline}"] = paired(args.root, args.budgets, rest, baseline) if baseline in rest else {}
     write_json(args.out, results)
     plot(results, args.plot)
     print(json.dumps({m: {b: round(v["rougeL"], 4) for b, v in pts.items()} for m, pts in results["points"].items()}))

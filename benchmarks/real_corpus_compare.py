@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     for method, seed in runs:
         record = root / "comparison" / "runs" / method / (f"seed{seed}" if seed is not None else "")
         if not (record / "run.json").is_file():
-            run(["-m", "nextquill.compare", "run", method, *(["--seed", str(seed)] if seed else []), *common])
+            run(["-m", "nextquill.compare", "run", method, *(["--seed", str(seed)] if seed is not None else []), *common])
     run(["-m", "nextquill.compare", "table", *common])
     copy_results(root, args.results)
 

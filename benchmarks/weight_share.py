@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
+ITEM_FIELD = re.compile(r"^\[Item (?:Title|Description)\]: (.*)$", re.MULTILINE)
 
 
 def load_spans(raw_dir: Path) -> dict[tuple[str, str], list[dict]]:
@@ -37,7 +38,8 @@ def load_spans(raw_dir: Path) -> dict[tuple[str, str], list[dict]]:
 def token_classes(tokenizer, row: dict, spans: list[dict] | None, n_tokens: int) -> list[str]:
     """One class per gold token of `row` (the prepared example): eos, a preference kind, item or other."""
     enc = tokenizer(row["target"], add_special_tokens=False, return_offsets_mapping=True)
-    item_words = {w.lower() for w in WORD.findall(row["prompt_without"])}
+    item_text = " ".join(ITEM_FIELD.findall(row["prompt_without"]))  # the item's title and description only
+    item_words = {w.lower() for w in WORD.findall(item_text)}
     classes = []
     for i in range(n_tokens):
         if i >= len(enc["input_ids"]) or row["target_ids"][i] != enc["input_ids"][i]:
