@@ -8,7 +8,8 @@ Each method trains once, for the largest budget (optimizer steps), with the pipe
 reaches each budget, as the official protocol saves every epoch, and every saved adapter decodes the same
 `--val-examples` validation targets. Checkpoints are scored on the val split, never on test. Per budget, the
 file holds each method's metrics and the paired differences (ContextSFT and NextQuill minus SFT, NextQuill minus
-ContextSFT) over the same targets (95% bootstrap CI, sign-flip p), so the budget at which the methods separate is read, not guessed.
+ContextSFT) over the same targets (95% bootstrap CI, sign-flip p), so the budget at which the methods separate
+is read, not guessed.
 Work folders go to `.work/learning_curve/` (git-ignored); the budget-by-budget results are written as they
 finish, so an interrupted run keeps what it measured (`--resume` skips finished points).
 """

@@ -16,6 +16,7 @@ interrupted run continues where it stopped.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -49,7 +50,10 @@ def prepare_root(root: Path, max_profile: int) -> None:
     if not link.exists():
         link.symlink_to(base, target_is_directory=True)
     raw = root / DATA["raw_dir"]
-    if not (raw / "PROVENANCE.json").is_file():
+    provenance = raw / "PROVENANCE.json"
+    if provenance.is_file() and json.loads(provenance.read_text())["parameters"]["max_profile"] != max_profile:
+        sys.exit(f"error: {raw} was converted with another --max-profile; remove {root} to start over")
+    if not provenance.is_file():
         run([str(PROJECT / "benchmarks" / "real_corpus.py"), "--out", str(raw), "--max-profile", str(max_profile)])
 
 
@@ -86,7 +90,8 @@ def main(argv: list[str] | None = None) -> None:
     for method, seed in runs:
         record = root / "comparison" / "runs" / method / (f"seed{seed}" if seed is not None else "")
         if not (record / "run.json").is_file():
-            run(["-m", "nextquill.compare", "run", method, *(["--seed", str(seed)] if seed is not None else []), *common])
+            seeded = ["--seed", str(seed)] if seed is not None else []
+            run(["-m", "nextquill.compare", "run", method, *seeded, *common])
     run(["-m", "nextquill.compare", "table", *common])
     copy_results(root, args.results)
 
