@@ -3,8 +3,8 @@
 Prompts are sorted by length, left-padded, always with the attention mask, with the KV cache; greedy
 with repetition penalty 1.2 (the official protocol) unless `params.eval` says otherwise. The penalty counts
 only the ids the model generated (`repetition_scope: generated`) unless the scope is `all`, transformers'
-default: there it also counts every prompt id, pads included, so a history in the prompt makes the user's own
-words costlier to write, and the longer the history, the more words it taxes.
+default: there it also counts every prompt id but the left pads (`generate` skips them), so a history in the
+prompt makes the user's own words costlier to write, and the longer the history, the more words it taxes.
 """
 
 from __future__ import annotations

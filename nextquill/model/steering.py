@@ -39,14 +39,24 @@ def steer_logits(logits_h: torch.Tensor, logits_0: torch.Tensor, lam: float) -> 
     return torch.where(torch.isfinite(h), out.clamp(-limit, limit), h)
 
 
-def _repetition_penalty(scores: torch.Tensor, ids: torch.Tensor, penalty: float) -> torch.Tensor:
-    """HF `RepetitionPenaltyLogitsProcessor`: scores (B, V) float32, ids (B, T) every id seen so far, pads included."""
+def _repetition_penalty(scores: torch.Tensor, ids: torch.Tensor, penalty: float,
+                        ignore: torch.Tensor) -> torch.Tensor:
+    """HF `RepetitionPenaltyLogitsProcessor` with a per-row `prompt_ignore_length`.
+
+    scores (B, V) float32; ids (B, T) every id seen so far; ignore (B,) how many leading ids of each row are not
+    counted (its left pads at scope `all`, as `generate` does, or its whole padded prompt at scope `generated`).
+    """
     import torch
 
     if penalty == 1.0:
         return scores
-    seen = torch.gather(scores, 1, ids)
-    return scores.scatter(1, ids, torch.where(seen < 0, seen * penalty, seen / penalty))
+    vocab = scores.shape[1]
+    positions = torch.arange(ids.shape[1], device=ids.device)
+    # ids not counted point at an extra column that is dropped afterwards (HF does the same)
+    ids = ids.masked_fill(positions[None, :] < ignore[:, None], vocab)
+    wide = torch.cat([scores, scores.new_zeros((scores.shape[0], 1))], dim=1)  # (B, V + 1)
+    seen = torch.gather(wide, 1, ids)
+    return wide.scatter(1, ids, torch.where(seen < 0, seen * penalty, seen / penalty))[:, :vocab]
 
 
 def _sample(scores: torch.Tensor, decoding: Decoding, top_k: int | None) -> torch.Tensor:
@@ -143,14 +153,16 @@ def steered_generate(model, tokenizer, prompts_h: Sequence[Sequence[int]], promp
                  _Context(model, [prompts_0[i] for i in chunk], pad, device))
         seen = views[0].ids  # (B, T_h + t): the ids HF's repetition penalty would see with the h prompt
         width = seen.shape[1]
+        # leading ids the penalty skips per row: the left pads (generate skips them at every scope), or the whole
+        # prompt at scope `generated`
+        pads = torch.tensor([width - len(prompts_h[i]) for i in chunk], dtype=torch.long, device=device)
+        ignore = pads.clamp(min=decoding.penalty_start(width))  # (B,)
         new_h, new_0 = views[0].ids, views[1].ids
         unfinished = torch.ones(len(chunk), dtype=torch.bool, device=device)
         with torch.inference_mode():
             for _ in range(decoding.max_new_tokens):
                 scores = steer_logits(views[0].step(new_h), views[1].step(new_0), lam)  # (B, V) float32
-                counted = seen[:, decoding.penalty_start(width):]  # the ids HF's penalty counts at this scope
-                if counted.shape[1]:
-                    scores = _repetition_penalty(scores, counted, decoding.repetition_penalty)
+                scores = _repetition_penalty(scores, seen, decoding.repetition_penalty, ignore)
                 nxt = _sample(scores, decoding, top_k) if decoding.do_sample else scores.argmax(dim=-1)
                 nxt = torch.where(unfinished, nxt, torch.full_like(nxt, pad))  # finished rows only pad
                 seen = torch.cat([seen, nxt[:, None]], dim=-1)

@@ -187,3 +187,18 @@ def test_repetition_scope_against_a_slow_reference_and_it_matters(tiny):
                                             tok.eos_token_id), skip_special_tokens=True).strip() for p in with_h]
         assert outputs[scope] == expected
     assert outputs["generated"] != outputs["all"]  # the prompt's ids really change what is written
+
+
+def test_scope_all_skips_left_pads_when_pad_is_eos(tiny):
+    """`generate` leaves each row's left pads out of the penalty; with pad == eos, counting them would tax eos
+    in every padded row and make those rows stop later than HF's."""
+    model, tok = tiny
+    with_h, without = _pairs(tok)
+    decoding = decoding_of(max_new_tokens=12, repetition_penalty=1.5, repetition_scope="all")
+    first = model.generate(torch.tensor([with_h[0]]), max_new_tokens=3, do_sample=False, repetition_penalty=1.5)
+    stop = copy.deepcopy(tok)
+    stop.eos_token = stop.pad_token = tok.convert_ids_to_tokens(int(first[0, -1]))
+    assert stop.pad_token_id == stop.eos_token_id
+    expected = generate(model, stop, with_h, decoding, batch_size=5)
+    assert steered_generate(model, stop, with_h, without, 0.0, decoding, batch_size=5) == expected
+    assert expected != generate(model, tok, with_h, decoding, batch_size=5)  # some row did stop at that eos
