@@ -157,8 +157,8 @@ def main_lines(rows: list[dict]) -> list[str]:
             lines.append(f"| {r['label']} | {_missing(r)} |" + " – |" * (len(METRICS) + 5))
             continue
         seeds = str(len(r["seeds"])) if r["seeds"] else "–"
-        if r["missing_seeds"]:
-            seeds += f" ({_missing(r)})"
+        if r["missing_seeds"]:  # e.g. "1 (43, 44 not run)"
+            seeds += " (" + ", ".join(str(s) for s in r["missing_seeds"]) + " not run)"
         lengths, seconds = r["lengths"], r["seconds"]
         train = seconds.get("train", seconds.get("oppu"))
         lines.append(f"| {r['label']} | {seeds} | " + " | ".join(_mean_sd(r["metrics"][m]) for m in METRICS)

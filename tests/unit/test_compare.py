@@ -80,7 +80,7 @@ def test_a_missing_method_or_seed_is_shown_not_dropped(tmp_path):
     assert rows["nextquill"]["metrics"]["rouge1"]["sd"] is None  # one seed: no sd
     text = (tmp_path / "comparison" / "results.md").read_text()
     assert f"| {METHODS['base_history'].label} | not run |" in text
-    assert "1 (not run (seeds 43))" in text
+    assert "| 1 (43 not run) |" in text
     saved = json.loads((tmp_path / "comparison" / "results.json").read_text())
     assert saved["seeds"] == [42, 43] and len(saved["params_digest"]) == 16 and "commit" in saved
 
