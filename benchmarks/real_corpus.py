@@ -301,12 +301,14 @@ def split_stats(rows: list[dict]) -> dict:
             "profile_size_median": statistics.median(profiles), "profile_size_min": min(profiles)}
 
 
-def provenance(data: Path, version: str, args: argparse.Namespace, counts: dict, stats: dict,
+def provenance(version: str, args: argparse.Namespace, counts: dict, stats: dict,
                dropped: list[str]) -> dict:
     """What PROVENANCE.json records: where the texts come from, their license, how the files were built."""
     return {"package": PACKAGE, "version": version, "registry": "PyPI", "install": INSTALL,
             "files": [f"{PACKAGE}/data/metadata.csv", f"{PACKAGE}/data/speeches/<fileid>.txt"],
-            "read_from": str(data), "upstream_source": UPSTREAM, "license": LICENSE,
+            # where the files came from, without this machine's paths (a record is committed)
+            "read_from": "the --source folder" if args.source is not None else "the installed package",
+            "upstream_source": UPSTREAM, "license": LICENSE,
             "longlamp_task": TASK, "author_field": "president_full (in rows: 'author')",
             "construction": (__doc__ or "").split("anywhere):", 1)[1].split("Writes", 1)[0].strip(),
             "parameters": {k: v for k, v in vars(args).items() if k not in ("out", "source", "no_validate")},
@@ -358,7 +360,7 @@ def main(argv: list[str] | None = None) -> None:
         write_jsonl(args.out / f"{split}.jsonl", rows[split])
     stats = {split: split_stats(rows[split]) for split in SPLITS}
     counts["authors_with_targets"] = len({r["author"] for split in SPLITS for r in rows[split]})
-    record = provenance(data, version, args, counts, stats, dropped)
+    record = provenance(version, args, counts, stats, dropped)
     (args.out / "PROVENANCE.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
     read = {} if args.no_validate else validate(args.out, {s: len(rows[s]) for s in SPLITS})
     print(json.dumps({"out": str(args.out), **counts, "splits": stats,

@@ -9,8 +9,9 @@ file: `params.yaml` with only the data format changed (`longlamp`, task `topic_w
 method list and seeds set here, so model, training budget, decoding and statistics are the embedded
 benchmark's. Then it runs, with the pipeline's own commands, `prepare`, each method
 (`python -m nextquill.compare run`), and the table, and copies the table and every run's record to
-`--results` (default `benchmarks/results/real_corpus/`). A run whose record exists is not run again, so an
-interrupted run continues where it stopped.
+`--results` (default `benchmarks/results/real_corpus/`). The records already in `--results` are copied
+into the root first and a run whose record exists is not run again, so an interrupted run continues where it
+stopped, on this machine or on a fresh clone; the table holds every recorded run, not only this call's.
 """
 
 from __future__ import annotations
@@ -28,12 +29,29 @@ PROJECT = Path(__file__).resolve().parents[1]
 DATA = {"format": "longlamp", "raw_dir": "data/raw/sotu", "task": "topic_writing"}
 
 
+def recorded(runs: Path) -> tuple[list[str], list[str], list[int]]:
+    """Zero-shot methods, trained methods and seeds with a record (`run.json`) under `runs`."""
+    zero_shot, methods, seeds = [], [], []
+    for record in sorted(runs.glob("*/run.json")):
+        zero_shot.append(record.parent.name)
+    for record in sorted(runs.glob("*/seed*/run.json")):
+        methods.append(record.parent.parent.name)
+        seeds.append(int(record.parent.name.removeprefix("seed")))
+    return zero_shot, methods, seeds
+
+
+def union(*lists: list) -> list:
+    """The items of `lists` in first-seen order, each once."""
+    return list(dict.fromkeys(item for items in lists for item in items))
+
+
 def write_params(root: Path, args: argparse.Namespace) -> Path:
-    """`params.yaml` with the corpus as data and this comparison's methods and seeds."""
+    """`params.yaml` with the corpus as data; methods and seeds: this call's and every recorded run's."""
     params = yaml.safe_load((PROJECT / "params.yaml").read_text())
     params["data"].update(DATA)
-    params["compare"].update({"zero_shot": args.zero_shot, "methods": args.methods, "derived": [],
-                              "seeds": args.seeds})
+    zero_shot, methods, seeds = recorded(root / "comparison" / "runs")
+    params["compare"].update({"zero_shot": union(args.zero_shot, zero_shot), "methods": union(args.methods, methods),
+                              "derived": [], "seeds": sorted(union(seeds, args.seeds))})
     path = root / "params.yaml"
     path.write_text("# Written by benchmarks/real_corpus_compare.py from the project's params.yaml.\n"
                     + yaml.safe_dump(params, sort_keys=False))
@@ -82,6 +100,8 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     root = args.root.resolve()
     prepare_root(root, args.max_profile)
+    if (args.results / "runs").is_dir():  # committed records: not run twice
+        shutil.copytree(args.results / "runs", root / "comparison" / "runs", dirs_exist_ok=True)
     params = write_params(root, args)
     common = ["--root", str(root), "--params", str(params)]
     if not (root / "data" / "prepared" / "test.parquet").is_file():

