@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _driver():
-    spec = importlib.util.spec_from_file_location("real_corpus_compare", ROOT / "benchmarks" / "real_corpus_compare.py")
+    path = ROOT / "benchmarks" / "real_corpus_compare.py"
+    spec = importlib.util.spec_from_file_location("real_corpus_compare", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
