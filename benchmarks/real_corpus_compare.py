@@ -50,8 +50,9 @@ def write_params(root: Path, args: argparse.Namespace) -> Path:
     params = yaml.safe_load((PROJECT / "params.yaml").read_text())
     params["data"].update(DATA)
     zero_shot, methods, seeds = recorded(root / "comparison" / "runs")
+    seeds = sorted(union(seeds, args.seeds))
     params["compare"].update({"zero_shot": union(args.zero_shot, zero_shot), "methods": union(args.methods, methods),
-                              "derived": [], "seeds": sorted(union(seeds, args.seeds))})
+                              "readings": [], "derived": [], "seeds": seeds, "reading_seeds": seeds})
     path = root / "params.yaml"
     path.write_text("# Written by benchmarks/real_corpus_compare.py from the project's params.yaml.\n"
                     + yaml.safe_dump(params, sort_keys=False))

@@ -6,7 +6,7 @@ re-run), then `nextquill.comparison.table`, which writes `comparison/results.{md
 runs one method by hand, whatever its kind, or the table:
 
     dvc repro comparison/dvc.yaml                 # all methods and seeds, then the table
-    python -m nextquill.compare run sft           # one method by hand, every seed of compare.seeds
+    python -m nextquill.compare run sft           # one method by hand, at each of its seeds
     python -m nextquill.compare run sft --seed 43 # one run
     python -m nextquill.compare table
 """
@@ -24,14 +24,15 @@ from nextquill.config import ConfigError, load_params
 
 
 def run_method(name: str, root: Path, params_file: Path, seed: int | None = None) -> list[dict]:
-    """Run `name` at `seed`, or at every seed of `compare.seeds` when it trains and no seed is given."""
+    """Run `name` at `seed`, or, when it trains and no seed is given, at each of its seeds (`compare.seeds` for
+    `compare.methods`, `compare.reading_seeds` for the readings and derived methods)."""
     import importlib
 
     method = METHODS[name]
     module = importlib.import_module(f"nextquill.comparison.{method.kind}")
     if not method.seeded:
         return [module.run(name, root, params_file)]
-    seeds = [seed] if seed is not None else list(load_params(params_file).compare.seeds)
+    seeds = [seed] if seed is not None else list(load_params(params_file).compare.seeds_of(name))
     return [module.run(name, root, params_file, s) for s in seeds]
 
 
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nextquill.compare", description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=["run", "table"])
     parser.add_argument("method", nargs="?", choices=sorted(METHODS))
-    parser.add_argument("--seed", type=int, default=None, help="one training seed (default: every compare.seeds)")
+    parser.add_argument("--seed", type=int, default=None, help="one training seed (default: each of its seeds)")
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--root", default=".")
     args = parser.parse_args(argv)

@@ -322,14 +322,22 @@ class CompareConfig(_Section):
     zero_shot: tuple[ZeroShot, ...] = Field(("base_no_history", "base_history"),
                                             description="Base-model baselines; they do not depend on train params.")
     methods: tuple[Trained, ...] = Field(
-        ("sft", "context_sft", "mce_only", "dce_only", "nextquill"), min_length=1,
-        description="Trained methods; each is one DVC matrix stage.")
+        ("sft", "context_sft", "nextquill"), min_length=1,
+        description="Trained methods run at every seed of compare.seeds; each run is one DVC matrix stage.")
+    readings: tuple[Trained, ...] = Field(
+        ("mce_only", "dce_only"),
+        description="Other trained readings of the method, run at compare.reading_seeds only (each seed of a "
+        "reading costs as much CPU as one of a method).")
     derived: tuple[Derived, ...] = Field(
         ("context_sft_steering",),
-        description="Methods built on the context_sft run (its adapter decoded with steering, or used as θ_D).")
+        description="Methods built on the context_sft run of the same seed (its adapter decoded with steering, or "
+        "used as θ_D); run at compare.reading_seeds.")
     seeds: tuple[int, ...] = Field(
-        (42, 43, 44), min_length=1, description="Training seeds (train.seed) of every trained and derived method; "
-        "zero-shot methods decode once. Per-target scores are averaged over seeds before the paired statistics.")
+        (42, 43, 44), min_length=1, description="Training seeds (train.seed) of compare.methods; zero-shot methods "
+        "decode once. Per-target scores are averaged over seeds before the paired statistics.")
+    reading_seeds: tuple[int, ...] = Field(
+        (44,), min_length=1, description="Training seeds of compare.readings and compare.derived: some of "
+        "compare.seeds, since a derived run builds on the context_sft run of its seed.")
     steering: float = Field(1.0, gt=0, description="Context Steering λ of the *_steering methods.")
     eval_examples: int | None = Field(None, ge=1, description="Test targets every comparison run scores, in "
                                       "place of eval.max_examples (a seeded sample; null = every test user).")
@@ -342,9 +350,19 @@ class CompareConfig(_Section):
     def _needs_context_sft(self) -> CompareConfig:
         if self.derived and "context_sft" not in self.methods:
             raise ValueError(f"derived methods {list(self.derived)} need context_sft in methods")
-        if len(set(self.seeds)) != len(self.seeds):
-            raise ValueError(f"compare.seeds repeat: {list(self.seeds)}")
+        for key in ("seeds", "reading_seeds"):
+            if len(set(getattr(self, key))) != len(getattr(self, key)):
+                raise ValueError(f"compare.{key} repeat: {list(getattr(self, key))}")
+        if outside := [s for s in self.reading_seeds if s not in self.seeds]:
+            raise ValueError(f"compare.reading_seeds {outside} are not in compare.seeds {list(self.seeds)}: a "
+                             "derived run needs the context_sft run of its seed")
+        if both := sorted(set(self.methods) & set(self.readings)):
+            raise ValueError(f"{both} in both compare.methods and compare.readings; a method runs at one seed list")
         return self
+
+    def seeds_of(self, name: str) -> tuple[int, ...]:
+        """Training seeds of a trained or derived method: compare.seeds for compare.methods, else reading_seeds."""
+        return self.seeds if name in self.methods else self.reading_seeds
 
 
 class Params(_Section):

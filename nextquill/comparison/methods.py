@@ -3,8 +3,8 @@
 One method = overrides plus provenance (another method's adapter, or its adapter as θ_D); the stage code
 is the pipeline's own. Each kind of method has its own entry module, so each DVC stage depends on the code
 it runs and nothing else: `zero_shot` (evaluate the base model, once), `trained` (train, then evaluate, once
-per seed of `compare.seeds`) and `derived` (built on the context_sft run of the same seed); `table` reads
-the finished runs.
+per seed: `compare.seeds` for `compare.methods`, `compare.reading_seeds` for `compare.readings`) and `derived`
+(built on the context_sft run of the same seed, at `compare.reading_seeds`); `table` reads the finished runs.
 
 A run works in `comparison/work/<method>[/seed<s>]/` (adapters, effects, its own prepared data: DVC-cached,
 not in git) and records its result in `comparison/runs/<method>[/seed<s>]/` (metrics, per-example scores and
@@ -132,10 +132,15 @@ def comparison_progress(name: str, seed: int | None, root: Path, params_file: Pa
     import yaml
 
     compare = (yaml.safe_load(params_file.read_text()) or {}).get("compare") or {}
-    seeds = compare.get("seeds") or [None]
-    runs = [(n, s) for n in [*compare.get("zero_shot", []), *compare.get("methods", []),
-                             *compare.get("derived", [])] if n in METHODS
-            for s in (seeds if METHODS[n].seeded else [None])]
+    methods = compare.get("methods") or []
+
+    def seeds(n: str) -> list:
+        if not METHODS[n].seeded:
+            return [None]
+        return compare.get("seeds" if n in methods else "reading_seeds") or [None]
+
+    runs = [(n, s) for n in [*compare.get("zero_shot", []), *methods, *compare.get("readings", []),
+                             *compare.get("derived", [])] if n in METHODS for s in seeds(n)]
     done = [r for r in runs if (record_dir(root, *r) / "run.json").is_file() and r != (name, seed)]
     todo = [f"{n}{'@' + str(s) if s is not None else ''}" for n, s in runs if (n, s) not in done and
             (n, s) != (name, seed)]

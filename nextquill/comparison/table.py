@@ -26,14 +26,14 @@ PAIRED = {"rouge1": "rouge1", "rougeL": "rougeL", "meteor": "meteor", "bleu": "s
 
 
 def method_names(params: Params) -> list[str]:
-    return [*params.compare.zero_shot, *params.compare.methods, *params.compare.derived]
+    return [*params.compare.zero_shot, *params.compare.methods, *params.compare.readings, *params.compare.derived]
 
 
 def collect(root: Path, params: Params) -> list[dict]:
     """Each method's recorded runs (seed -> record), in table order, with the seeds still missing."""
     out = []
     for name in method_names(params):
-        seeds = list(params.compare.seeds) if METHODS[name].seeded else [None]
+        seeds = list(params.compare.seeds_of(name)) if METHODS[name].seeded else [None]
         runs = {s: r for s in seeds if (r := read_record(record_dir(root, name, s))) is not None}
         out.append({"method": name, "runs": runs, "missing_seeds": [s for s in seeds if s not in runs]})
     return out
@@ -217,7 +217,7 @@ def write_table(root: Path, params: Params) -> dict:
     table = build_table(collect(root, params), params.compare.resamples)
     compare = {k: v for k, v in flatten(params).items() if k.startswith("compare.")}
     table = {"commit": source_commit(root), "params_digest": params_digest(run_values(params) | compare),
-             "seeds": list(params.compare.seeds), **table}
+             "seeds": list(params.compare.seeds), "reading_seeds": list(params.compare.reading_seeds), **table}
     write_json(root / "comparison" / "results.json", table)
     with atomic_open(root / "comparison" / "results.md") as handle:
         handle.write(markdown(table))

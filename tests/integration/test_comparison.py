@@ -34,7 +34,7 @@ def prepared(tmp_path_factory, tiny_model_dir) -> Path:
     from nextquill.stages import base_model, prepare, synthesize
 
     root = build(tmp_path_factory.mktemp("compare"), tiny_model_dir)
-    _set_compare(root, oppu_users=3, oppu_epochs=1.0, seeds=[42])
+    _set_compare(root, oppu_users=3, oppu_epochs=1.0, seeds=[42], reading_seeds=[42])
     params, paths = load_params(root / "params.yaml"), Paths(root)
     for stage in (base_model, synthesize, prepare):
         stage.run(params, paths)
@@ -51,7 +51,7 @@ def test_the_baselines_of_the_paper_run_and_are_paired_with_context_sft(prepared
     from nextquill.compare import main
 
     root = _copy(prepared, tmp_path / "p")
-    params_file = _set_compare(root, zero_shot=["base_retrieval"], methods=["context_sft", "summary"],
+    params_file = _set_compare(root, zero_shot=["base_retrieval"], methods=["context_sft", "summary"], readings=[],
                                derived=["oppu"])
     args = ["--root", str(root), "--params", str(params_file)]
     for name in ("base_retrieval", "context_sft", "summary", "oppu"):
@@ -92,7 +92,7 @@ def _dvc_project(prepared: Path, to: Path) -> Path:
 @pytest.mark.slow
 def test_dvc_repro_of_every_method_gives_each_a_paired_ci(prepared, tmp_path):
     root = _dvc_project(prepared, tmp_path / "p")
-    _set_compare(root, zero_shot=ZERO_SHOT, methods=TRAINED, derived=DERIVED, seeds=[42])
+    _set_compare(root, zero_shot=ZERO_SHOT, methods=TRAINED, readings=[], derived=DERIVED, seeds=[42])
     done = sh(root, "dvc", "repro", "comparison/dvc.yaml")
     assert done.returncode == 0, done.stderr + done.stdout
     table = json.loads((root / "comparison" / "results.json").read_text())
@@ -113,8 +113,8 @@ def test_dvc_repro_of_every_method_gives_each_a_paired_ci(prepared, tmp_path):
 
 def test_dvc_repro_keeps_records_in_git_and_a_fresh_clone_reruns_only_what_is_new(prepared, tmp_path):
     root = _dvc_project(prepared, tmp_path / "origin")
-    _set_compare(root, zero_shot=["base_history"], methods=["context_sft"], derived=["context_sft_steering"],
-                 seeds=[42])
+    _set_compare(root, zero_shot=["base_history"], methods=["context_sft"], readings=[],
+                 derived=["context_sft_steering"], seeds=[42])
     first = sh(root, "dvc", "repro", "comparison/dvc.yaml")
     assert first.returncode == 0, first.stderr + first.stdout
     table = json.loads((root / "comparison" / "results.json").read_text())
@@ -133,7 +133,7 @@ def test_dvc_repro_keeps_records_in_git_and_a_fresh_clone_reruns_only_what_is_ne
     assert "Running stage" not in again.stdout, again.stdout
     # A new seed runs that seed's stages, and the table; nothing already recorded runs again.
     assert sh(clone, "dvc", "repro", "prepare").returncode == 0  # the shared inputs (deterministic: same hashes)
-    _set_compare(clone, seeds=[42, 43])
+    _set_compare(clone, seeds=[42, 43], reading_seeds=[42, 43])  # derived methods run at the reading seeds
     more = sh(clone, "dvc", "repro", "--allow-missing", "comparison/dvc.yaml")
     assert more.returncode == 0, more.stderr + more.stdout
     ran = sorted(line.split("'")[1] for line in more.stdout.splitlines() if line.startswith("Running stage"))

@@ -33,8 +33,8 @@ def _record(root, method: str, seed: int | None, rouge1: list[float], bleu: floa
 
 
 def _params(**compare):
-    return parse_params({"compare": {"zero_shot": [], "methods": ["context_sft", "nextquill"], "derived": [],
-                                     "seeds": [42, 43], **compare}})
+    return parse_params({"compare": {"zero_shot": [], "methods": ["context_sft", "nextquill"], "readings": [],
+                                     "derived": [], "seeds": [42, 43], "reading_seeds": [42], **compare}})
 
 
 def test_seeds_are_averaged_per_target_before_the_paired_statistics(tmp_path):
@@ -83,6 +83,20 @@ def test_a_missing_method_or_seed_is_shown_not_dropped(tmp_path):
     assert "| 1 (43 not run) |" in text
     saved = json.loads((tmp_path / "comparison" / "results.json").read_text())
     assert saved["seeds"] == [42, 43] and len(saved["params_digest"]) == 16 and "commit" in saved
+
+
+def test_a_reading_is_complete_at_its_own_seeds(tmp_path):
+    for seed in (42, 43):
+        _record(tmp_path, "context_sft", seed, [0.2, 0.3])
+    _record(tmp_path, "dce_only", 43, [0.3, 0.4])
+    _record(tmp_path, "dce_only", 42, [0.9, 0.9])  # not one of its seeds: not in its row
+    rows = {m["method"]: m for m in write_table(tmp_path, _params(readings=["dce_only"], reading_seeds=[43]))
+            ["methods"]}
+    assert rows["dce_only"]["status"] == "complete" and rows["dce_only"]["seeds"] == [43]
+    assert rows["dce_only"]["vs_context_sft"]["rouge1"]["diff"] == pytest.approx(0.1)
+    assert rows["nextquill"]["status"] == "missing" and rows["nextquill"]["missing_seeds"] == [42, 43]
+    saved = json.loads((tmp_path / "comparison" / "results.json").read_text())
+    assert saved["reading_seeds"] == [43]
 
 
 def test_only_targets_every_seed_scored_are_paired(tmp_path):

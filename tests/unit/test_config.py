@@ -76,6 +76,16 @@ def test_cross_field_check_names_both_values():
         parse_params({"synthesize": {"max_reviews": 5}})
 
 
+def test_comparison_seed_lists_are_checked_and_each_method_has_its_own():
+    with pytest.raises(ConfigError, match=r"reading_seeds \[45\] are not in compare.seeds \[42, 43, 44\]"):
+        parse_params({"compare": {"reading_seeds": [45]}})
+    with pytest.raises(ConfigError, match=r"\['dce_only'\] in both compare.methods and compare.readings"):
+        parse_params({"compare": {"methods": ["context_sft", "dce_only"]}})
+    compare = parse_params({"compare": {"seeds": [1, 2], "reading_seeds": [2]}}).compare
+    assert compare.seeds_of("nextquill") == (1, 2) and compare.seeds_of("dce_only") == (2,)
+    assert compare.seeds_of("context_sft_steering") == (2,)
+
+
 def test_unknown_embedded_model_lists_known_ones():
     with pytest.raises(ConfigError, match="unknown embedded model 'gpt5'.*embedded:smollm2-135m"):
         parse_params({"model": {"name_or_path": "embedded:gpt5"}})

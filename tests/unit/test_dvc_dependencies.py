@@ -89,6 +89,20 @@ def params_properties() -> dict[str, set[str]]:
     return out
 
 
+@cache
+def section_methods() -> dict[str, set[str]]:
+    """Plain methods of the section models of config.py (`CompareConfig.seeds_of`) -> the fields each reads
+    through `self` (`seeds`, `methods`, `reading_seeds`)."""
+    out = {}
+    for cls in ast.walk(tree(PACKAGE / "config.py")):
+        if isinstance(cls, ast.ClassDef) and cls.name != "Params":
+            for func in cls.body:
+                if isinstance(func, ast.FunctionDef) and not func.decorator_list and not func.name.startswith("_"):
+                    chains = [_chain(n) for n in ast.walk(func) if isinstance(n, ast.Attribute)]
+                    out[func.name] = {c[1] for c in chains if c and c[0] == "self" and len(c) > 1}
+    return out
+
+
 def params_read(path: Path) -> set[str]:
     """Dotted params keys the functions of `path` read from a name `params` (argument or local) and its aliases;
     a property of `Params` counts as the keys it reads."""
@@ -122,6 +136,8 @@ def params_read(path: Path) -> set[str]:
                 keys = keys[:-1]
             if keys and keys[0] in params_properties():
                 reads |= params_properties()[keys[0]]
+            elif len(keys) > 1 and keys[-1] in section_methods():  # params.compare.seeds_of(name)
+                reads |= {".".join([*keys[:-1], field]) for field in section_methods()[keys[-1]]}
             elif keys:
                 reads.add(".".join(keys))
     return reads

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from nextquill.config import parse_params
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -28,11 +30,13 @@ def test_recorded_runs_join_this_calls_methods_and_seeds(tmp_path):
         (runs / folder / "run.json").write_text(json.dumps({}))
     # a run that never wrote its run.json is not a record
     args = argparse.Namespace(methods=["nextquill"], zero_shot=[], seeds=[44])
-    params = yaml.safe_load(_driver().write_params(tmp_path, args).read_text())
+    written = _driver().write_params(tmp_path, args)
+    parse_params(yaml.safe_load(written.read_text()))  # the project's parser accepts it
+    params = yaml.safe_load(written.read_text())
     compare = params["compare"]
     assert compare["methods"] == ["nextquill", "context_sft", "sft"]  # this call's first, then the recorded ones
     assert compare["zero_shot"] == ["base_history"] and compare["derived"] == []
-    assert compare["seeds"] == [42, 43, 44]
+    assert compare["seeds"] == compare["reading_seeds"] == [42, 43, 44] and compare["readings"] == []
     assert params["data"]["format"] == "longlamp" and params["data"]["task"] == "topic_writing"
     project = yaml.safe_load((ROOT / "params.yaml").read_text())
     assert params["train"] == project["train"] and params["eval"] == project["eval"]  # the embedded budget
