@@ -69,8 +69,8 @@ def run_method(method: str, args, root: Path, results: dict) -> None:
 
     overrides = {"train.max_steps": max(args.budgets), "train.max_examples": args.max_examples,
                  "train.save_steps": 10 ** 6, "eval.split": "val", "eval.max_examples": args.val_examples}
-    params = method_params(method, args.params, extra=overrides)
-    work = root / ".work" / "learning_curve" / method
+    params = method_params(method, args.params, extra=overrides | args.overrides)
+    work = curve_dir(root, args.tag) / method
     done = results["points"].setdefault(method, {})
     if not (args.resume and all(str(b) in done for b in args.budgets)):
         start = time.perf_counter()
@@ -88,15 +88,20 @@ def run_method(method: str, args, root: Path, results: dict) -> None:
         write_json(args.out, results)
 
 
-def paired(root: Path, budgets: list[int], methods: list[str], baseline: str = "sft") -> dict:
+def curve_dir(root: Path, tag: str) -> Path:
+    """Work folders of one curve; a `--tag` keeps a variant's (`--set`) apart from the default's."""
+    return root / ".work" / "learning_curve" / tag if tag else root / ".work" / "learning_curve"
+
+
+def paired(root: Path, budgets: list[int], methods: list[str], baseline: str = "sft", tag: str = "") -> dict:
     """Per budget and metric: each method minus `baseline` over the same val targets."""
     out: dict[str, dict] = {}
     for budget in budgets:
-        base = point_metrics(root / ".work" / "learning_curve" / baseline / f"step{budget}")[1]
+        base = point_metrics(curve_dir(root, tag) / baseline / f"step{budget}")[1]
         for method in methods:
             if method == baseline:
                 continue
-            mine = point_metrics(root / ".work" / "learning_curve" / method / f"step{budget}")[1]
+            mine = point_metrics(curve_dir(root, tag) / method / f"step{budget}")[1]
             ids = sorted(mine.keys() & base.keys())
             out.setdefault(str(budget), {})[f"{method} - {baseline}"] = {
                 m: paired_difference([mine[i][m] for i in ids], [base[i][m] for i in ids]) for m in METRICS}
@@ -136,12 +141,17 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("reports/learning_curve.json"))
     p.add_argument("--plot", type=Path, default=Path("reports/plots/learning_curve.png"))
     p.add_argument("--resume", action="store_true", help="keep the points already in --out")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="a params override for every method (repeatable), e.g. effects.end_token=content")
+    p.add_argument("--tag", default="", help="work subfolder of this variant (use with --set)")
     args = p.parse_args()
+    args.overrides = dict(item.split("=", 1) for item in args.overrides)
     from nextquill.config import load_params
 
     params = load_params(args.params)
     results = json.loads(args.out.read_text()) if args.resume and args.out.is_file() else {}
     results = {"model": params.model.name_or_path, "budgets": args.budgets, "val_examples": args.val_examples,
+               "overrides": args.overrides,
                "max_examples": args.max_examples,
                "examples_per_step": params.train.batch_size * params.train.grad_accum,
                "points": results.get("points", {}), "train_seconds": results.get("train_seconds", {})}
@@ -149,7 +159,8 @@ def main() -> None:
         run_method(method, args, args.root, results)
     for baseline in ("sft", "context_sft"):  # each method minus SFT, and NextQuill minus ContextSFT
         rest = [m for m in args.methods if m != "sft"] if baseline == "context_sft" else args.methods
-        results[f"vs_{baseline}"] = paired(args.root, args.budgets, rest, baseline) if baseline in rest else {}
+        results[f"vs_{baseline}"] = (paired(args.root, args.budgets, rest, baseline, args.tag)
+                                      if baseline in rest else {})
     write_json(args.out, results)
     plot(results, args.plot)
     print(json.dumps({m: {b: round(v["rougeL"], 4) for b, v in pts.items()} for m, pts in results["points"].items()}))

@@ -195,6 +195,10 @@ class EffectsConfig(_Section):
     delta: float = Field(0.05, description="DCE threshold δ on the gold-token probability gain (official: 0.05).")
     lam: float = Field(0.9, gt=0, description="Weight λ of preference-bearing tokens (official: 0.9).")
     eps: float = Field(0.1, ge=0, description="Weight ε of the other tokens (official: 0.1).")
+    end_token: Literal["effect", "content"] = Field(
+        "effect", description="effect: the end-of-text token is weighted by its own effect like any token (official "
+        "code); content: it always gets eps, so stopping is learnt no faster than the item content.",
+    )
     batch_size: int = Field(8, ge=1, description="Examples per no-grad batch of the `effects` stage.")
 
     @model_validator(mode="after")

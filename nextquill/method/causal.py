@@ -88,6 +88,40 @@ def threshold_weights(
     return weights.masked_fill(~mask, 0.0)
 
 
+def end_positions(labels: torch.Tensor) -> torch.Tensor:
+    """Where each row's answer ends: the last position with a label != -100, in `labels[labels != -100]` order.
+
+    Every target ends with the end-of-text token, so these are the positions that learn when to stop.
+
+    Args:
+        labels (torch.Tensor): (B, K) answer labels of a batch, -100 at prompt and padding positions.
+
+    Returns:
+        torch.Tensor: (N,) bool over the N = (labels != -100).sum() answer tokens, True at each row's last one.
+    """
+    keep = labels != IGNORE_INDEX  # (B, K)
+    after = torch.cat([keep[:, 1:], torch.zeros_like(keep[:, :1])], dim=1)  # (B, K): the next position is kept
+    return (keep & ~after)[keep]
+
+
+def stop_as_content(weights: torch.Tensor, is_end: torch.Tensor, eps: float) -> torch.Tensor:
+    """The end-of-text token weighted ε whatever its effect (`effects.end_token: content`).
+
+    The end-of-text token follows the user's sign-off, which the history predicts, so its DCE often exceeds δ
+    and threshold weighting gives it λ. A few steps of such weights teach the model to stop after a habit
+    marker before it has learnt the item content that carries ε: short outputs (docs/results.md, §3).
+
+    Args:
+        weights (torch.Tensor): (N,) unnormalised token weights (`threshold_weights` or `js_weights`).
+        is_end (torch.Tensor): (N,) bool, True at the end-of-text positions (`end_positions`).
+        eps (float): weight ε of the tokens that are not preference-bearing.
+
+    Returns:
+        torch.Tensor: (N,) float32 weights, ε at the end-of-text positions and unchanged elsewhere.
+    """
+    return torch.where(is_end, torch.full_like(weights, eps), weights)
+
+
 def js_weights(logits_h: torch.Tensor, logits_0: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Soft token weights: KL(p_h ‖ m) + KL(p_0 ‖ m) with m = (p_h + p_0) / 2, summed over the vocabulary.
 

@@ -24,7 +24,7 @@ def estimate(model, rows: list[dict], batch_size: int, settings, pad_id: int,
     """
     import torch
 
-    from nextquill.method.causal import dce, gold_logprobs
+    from nextquill.method.causal import dce, end_positions, gold_logprobs
     from nextquill.model.collator import CausalPairCollator
     from nextquill.model.views import answer_logits, online_weights
     from nextquill.progress import Progress
@@ -41,7 +41,7 @@ def estimate(model, rows: list[dict], batch_size: int, settings, pad_id: int,
             logits_h = answer_logits(model, batch, "h", keep)
             logits_0 = answer_logits(model, batch, "0", keep)
             effect = dce(gold_logprobs(logits_h, labels), gold_logprobs(logits_0, labels))
-            weights = online_weights(settings, logits_h, logits_0, labels, effect)
+            weights = online_weights(settings, logits_h, logits_0, labels, end_positions(batch["labels"]), effect)
         counts = keep.sum(dim=1).tolist()
         for i, d, w in zip(chunk, effect.split(counts), weights.split(counts), strict=True):
             yield i, d.tolist(), w.tolist()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from transformers import Trainer
 
+from nextquill.method.causal import end_positions
 from nextquill.method.loss import objective_loss
 from nextquill.model.views import answer_logits, online_weights
 
@@ -33,13 +34,15 @@ class LossSettings:
     delta: float
     lam: float
     eps: float
+    end_token: str  # effect | content: how the end-of-text token is weighted
 
     @classmethod
     def from_params(cls, params, **overrides) -> LossSettings:
         """From `params.train` and `params.effects`; `overrides` replace fields (e.g. the objective)."""
         train, fx = params.train, params.effects
         values = {"objective": train.objective, "estimator": fx.estimator, "weighting": fx.weighting,
-                  "alpha": train.alpha, "lp": train.lp, "delta": fx.delta, "lam": fx.lam, "eps": fx.eps}
+                  "alpha": train.alpha, "lp": train.lp, "delta": fx.delta, "lam": fx.lam, "eps": fx.eps,
+                  "end_token": fx.end_token}
         return cls(**(values | overrides))
 
     @property
@@ -104,7 +107,7 @@ class NextQuillTrainer(Trainer):
         if s.precomputed:
             weights, weight_den = inputs["weights"][keep], inputs.get("window_weight_sum")
         elif s.objective in WEIGHTED:
-            weights = online_weights(s, logits_h, logits_0, labels)
+            weights = online_weights(s, logits_h, logits_0, labels, end_positions(inputs["labels"]))
         token_den = num_items_in_batch if num_items_in_batch is not None else keep.sum()
         if weights is not None and weight_den is None:
             # Online weights exist only once each micro-batch has run, so the window's Σω is estimated

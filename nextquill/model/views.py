@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from nextquill.method.causal import dce, gold_logprobs, js_weights, threshold_weights
+from nextquill.method.causal import dce, gold_logprobs, js_weights, stop_as_content, threshold_weights
 
 
 @dataclass(frozen=True)
@@ -21,10 +21,11 @@ class WeightSettings:
     delta: float
     lam: float
     eps: float
+    end_token: str  # effect | content
 
     @classmethod
     def from_effects(cls, fx) -> WeightSettings:
-        return cls(weighting=fx.weighting, delta=fx.delta, lam=fx.lam, eps=fx.eps)
+        return cls(weighting=fx.weighting, delta=fx.delta, lam=fx.lam, eps=fx.eps, end_token=fx.end_token)
 
 
 def answer_logits(model, batch: dict, view: str, keep: torch.Tensor) -> torch.Tensor:
@@ -57,16 +58,19 @@ def _unwrap(model):
 
 
 def online_weights(s, logits_h: torch.Tensor, logits_0: torch.Tensor, labels: torch.Tensor,
-                   effect: torch.Tensor | None = None):
+                   is_end: torch.Tensor, effect: torch.Tensor | None = None):
     """(N,) unnormalised weights from this step's two views; no gradient flows through them.
 
-    `s` carries the weighting (`WeightSettings`, or a `LossSettings`, which has the same fields).
+    `s` carries the weighting (`WeightSettings`, or a `LossSettings`, which has the same fields). `is_end` (N,)
+    marks the end-of-text positions (`causal.end_positions`), weighted ε when `s.end_token` is "content".
     `effect` (N,), the DCE of these logits when the caller has it already, saves two log-softmaxes over V.
     """
     mask = labels != -100
     with torch.no_grad():
         if s.weighting == "js":
-            return js_weights(logits_h, logits_0, mask)
-        if effect is None:
-            effect = dce(gold_logprobs(logits_h, labels), gold_logprobs(logits_0, labels))
-        return threshold_weights(effect, mask, delta=s.delta, lam=s.lam, eps=s.eps)
+            weights = js_weights(logits_h, logits_0, mask)
+        else:
+            if effect is None:
+                effect = dce(gold_logprobs(logits_h, labels), gold_logprobs(logits_0, labels))
+            weights = threshold_weights(effect, mask, delta=s.delta, lam=s.lam, eps=s.eps)
+        return stop_as_content(weights, is_end, s.eps) if s.end_token == "content" else weights

@@ -13,6 +13,7 @@ import torch
 from nextquill.config import ConfigError, EffectsConfig, Params, TrainConfig, parse_params
 from nextquill.data.prompts import render_user_message
 from nextquill.data.schema import REVIEW_SYSTEM, Target
+from nextquill.method.causal import end_positions
 from nextquill.model.collator import CausalPairCollator
 
 
@@ -94,7 +95,8 @@ def test_online_weights_are_a_function_of_the_parameters_and_the_batch(tiny_mode
     runs = []
     for _ in range(2):
         logits_h, logits_0 = answer_logits(model, batch, "h", keep), answer_logits(model, batch, "0", keep)
-        runs.append((online_weights(settings, logits_h, logits_0, batch["labels"][keep]), logits_h - logits_0))
+        runs.append((online_weights(settings, logits_h, logits_0, batch["labels"][keep],
+                                    end_positions(batch["labels"])), logits_h - logits_0))
     torch.testing.assert_close(runs[0][0], runs[1][0], rtol=0, atol=0)
     torch.testing.assert_close(runs[0][1], runs[1][1], rtol=0, atol=0)
 

@@ -10,7 +10,16 @@ import math
 import pytest
 import torch
 
-from nextquill.method.causal import dce, gold_logprobs, js_weights, mce, safe_div, threshold_weights
+from nextquill.method.causal import (
+    dce,
+    end_positions,
+    gold_logprobs,
+    js_weights,
+    mce,
+    safe_div,
+    stop_as_content,
+    threshold_weights,
+)
 from nextquill.method.loss import OBJECTIVES
 from nextquill.method.loss import objective_loss as _objective_loss
 
@@ -71,6 +80,19 @@ def test_threshold_weights_by_hand():
     assert w.dtype == torch.float32
     close(w, [0.9, 0.1, 0.1, 0.0])
     close(threshold_weights(effect, mask, delta=0.2, lam=2.0, eps=0.5), [2.0, 0.5, 0.5, 0.0])
+
+
+def test_end_positions_mark_the_last_answer_token_of_each_row_in_flattened_order():
+    """Row 0 answers at columns 1-3, row 1 at column 0 only, row 2 at 0-1 (then padding)."""
+    labels = torch.tensor([[-100, 7, 8, 9], [5, -100, -100, -100], [3, 4, -100, -100]])
+    assert end_positions(labels).tolist() == [False, False, True, True, False, True]
+
+
+def test_stop_as_content_gives_the_end_token_eps_and_leaves_the_rest():
+    weights = torch.tensor([0.9, 0.1, 0.9, 0.9])
+    is_end = torch.tensor([False, False, True, False])
+    close(stop_as_content(weights, is_end, eps=0.1), [0.9, 0.1, 0.1, 0.9])
+    close(stop_as_content(weights, torch.zeros(4, dtype=torch.bool), eps=0.1), weights.tolist())
 
 
 def test_js_weights_by_hand():

@@ -9,6 +9,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from nextquill.config import Params
+from nextquill.method.causal import end_positions
 from nextquill.method.loss import objective_loss
 from nextquill.model.collator import CausalPairCollator
 from nextquill.model.trainer import LossSettings
@@ -59,7 +60,8 @@ def reference_loss(model, rows: list[dict], s: LossSettings) -> torch.Tensor:
             ce_h.append(-torch.log_softmax(lh, -1)[y])
             ce_0.append(-torch.log_softmax(l0, -1)[y])
             ce_p.append(-torch.log_softmax(lh - l0, -1)[y])
-            w.append(s.lam if (p1 - p2).item() > s.delta else s.eps)
+            last = j == len(r["target_ids"]) - 1  # the end-of-text token
+            w.append(s.eps if last and s.end_token == "content" else s.lam if (p1 - p2).item() > s.delta else s.eps)
     n, wsum = len(ce_h), sum(w)
     mean = lambda xs: sum(xs) / n  # noqa: E731
     weighted = lambda xs: sum(wi * x for wi, x in zip(w, xs, strict=True)) / wsum  # noqa: E731
@@ -80,21 +82,23 @@ def optimised_loss(model, rows: list[dict], s: LossSettings) -> torch.Tensor:
     labels = batch["labels"][keep]
     logits_h = answer_logits(model, batch, "h", keep) if "h" in s.views else None
     logits_0 = answer_logits(model, batch, "0", keep) if "0" in s.views else None
-    weights = online_weights(s, logits_h, logits_0, labels) if s.objective in ("dce_only", "mce_dce",
-                                                                              "nextquill") else None
+    weights = None
+    if s.objective in ("dce_only", "mce_dce", "nextquill"):
+        weights = online_weights(s, logits_h, logits_0, labels, end_positions(batch["labels"]))
     loss, _ = objective_loss(s.objective, labels, logits_h=logits_h, logits_0=logits_0, weights=weights,
                              alpha=s.alpha, lp=s.lp)
     return loss
 
 
-@pytest.mark.parametrize("objective, weight_lp", [
-    ("sft", False), ("context_sft", False), ("mce_only", False), ("dce_only", False), ("mce_dce", False),
-    ("nextquill", False), ("nextquill", True),
+@pytest.mark.parametrize("objective, weight_lp, end_token", [
+    ("sft", False, "effect"), ("context_sft", False, "effect"), ("mce_only", False, "effect"),
+    ("dce_only", False, "effect"), ("mce_dce", False, "effect"), ("nextquill", False, "effect"),
+    ("nextquill", True, "effect"), ("nextquill", False, "content"), ("dce_only", False, "content"),
 ])
-def test_optimised_twin_pass_matches_the_reference(objective, weight_lp):
+def test_optimised_twin_pass_matches_the_reference(objective, weight_lp, end_token):
     # delta = 0: about half the tokens gain probability from the history on a random model, so both weights occur
     s = LossSettings.from_params(Params(), objective=objective, alpha=0.5, lp="weighted" if weight_lp else "official",
-                                 delta=0.0)
+                                 delta=0.0, end_token=end_token)
     model, rows = tiny_model(), random_rows()
     params = [p for p in model.parameters() if p.requires_grad]
     ref = reference_loss(model, rows, s)
