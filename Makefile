@@ -94,11 +94,14 @@ real-corpus: setup
 	dvc repro base_model
 	$(PY) benchmarks/real_corpus_compare.py
 
+# One worker per core (pytest-xdist), each test file on one worker: a file's module fixtures (a scratch project,
+# a first pipeline run) are built once. Most of the suite's time is single-threaded Python in subprocesses.
+PYTEST_WORKERS ?= auto
 test: setup $(STAMP)/chromium
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" -n $(PYTEST_WORKERS) --dist loadfile
 
 test-slow: setup $(STAMP)/chromium
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 test-reliability: setup $(STAMP)/chromium
 	$(PY) -m pytest -q -m reliability
