@@ -46,7 +46,8 @@ def test_repro_builds_every_output_then_is_a_no_op(project):
 def test_registry_holds_one_champion_and_a_rerun_adds_no_version(project):
     import mlflow
 
-    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    store = f"sqlite:///{project / 'mlflow.db'}"
+    client = mlflow.MlflowClient(store, store)  # both: another test may have set a global registry URI
     versions = client.search_model_versions("name = 'nextquill'")
     assert [str(v.version) for v in versions] == ["1"]
     assert str(client.get_model_version_by_alias("nextquill", "champion").version) == "1"

@@ -206,7 +206,8 @@ def test_the_real_chain_through_the_flow_registers_a_champion(tmp_path, tiny_mod
     for out in ("models/adapter/adapter_model.safetensors", "reports/metrics.json", "reports/token_effects.html",
                 "data/eval/predictions.jsonl", "reports/promotion.json"):
         assert (root / out).is_file(), out
-    client = mlflow.MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    store = f"sqlite:///{root / 'mlflow.db'}"
+    client = mlflow.MlflowClient(store, store)  # both: another test may have set a global registry URI
     assert str(client.get_model_version_by_alias("nextquill", "champion").version) == "1"
     run = client.get_run(result["promotion"]["run_id"])
     assert run.data.tags["nextquill.pipeline"] == "prefect"

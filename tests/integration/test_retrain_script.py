@@ -67,7 +67,7 @@ def first_run(project, env) -> subprocess.CompletedProcess:
 def versions(env: dict[str, str]) -> list[str]:
     import mlflow
 
-    client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
+    client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"], env["MLFLOW_TRACKING_URI"])
     return sorted(str(v.version) for v in client.search_model_versions("name = 'nextquill'"))
 
 
@@ -96,7 +96,7 @@ def test_retrain_applies_the_override_reproduces_registers_and_summarises(projec
 
     import mlflow
 
-    client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
+    client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"], env["MLFLOW_TRACKING_URI"])
     assert versions(env) == ["1"]
     assert str(client.get_model_version_by_alias("nextquill", "champion").version) == "1"
     assert not (project / "mlflow.db").exists()  # the URI from the environment, not the project default
