@@ -196,8 +196,8 @@ class EffectsConfig(_Section):
     lam: float = Field(0.9, gt=0, description="Weight λ of preference-bearing tokens (official: 0.9).")
     eps: float = Field(0.1, ge=0, description="Weight ε of the other tokens (official: 0.1).")
     end_token: Literal["effect", "content"] = Field(
-        "effect", description="effect: the end-of-text token is weighted by its own effect like any token (official "
-        "code); content: it always gets eps, so stopping is learnt no faster than the item content.",
+        "content", description="content: the end-of-text token always gets eps, so stopping is learnt no faster "
+        "than the item content; effect: it is weighted by its own effect like any token (official code).",
     )
     batch_size: int = Field(8, ge=1, description="Examples per no-grad batch of the `effects` stage.")
 
@@ -316,7 +316,7 @@ class PromoteConfig(_Section):
 
 ZeroShot = Literal["base_no_history", "base_history", "base_steering", "base_retrieval"]
 Trained = Literal["sft", "context_sft", "context_sft_relevance", "summary", "mce_only", "dce_only", "mce_dce",
-                  "nextquill", "nextquill_weighted", "nextquill_base"]
+                  "nextquill", "nextquill_eos_effect", "nextquill_weighted", "nextquill_base"]
 Derived = Literal["context_sft_steering", "nextquill_reference", "nextquill_e2e", "oppu"]
 
 
@@ -329,7 +329,7 @@ class CompareConfig(_Section):
         ("sft", "context_sft", "nextquill"), min_length=1,
         description="Trained methods run at every seed of compare.seeds; each run is one DVC matrix stage.")
     readings: tuple[Trained, ...] = Field(
-        ("mce_only", "dce_only"),
+        ("mce_only", "dce_only", "nextquill_eos_effect"),
         description="Other trained readings of the method, run at compare.reading_seeds only (each seed of a "
         "reading costs as much CPU as one of a method).")
     derived: tuple[Derived, ...] = Field(
