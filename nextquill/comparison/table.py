@@ -1,8 +1,9 @@
 """Comparison stage `table`: the recorded runs of `comparison/runs/` as `comparison/results.{md,json}`.
 
-Per method: the seeds it ran, each metric's mean and sd across seeds, and the paired difference to ContextSFT
+Per method: the seeds it ran, each metric's mean and sd across seeds, the paired difference to ContextSFT
 over the same test targets (each target's score averaged over the seeds first; 95% percentile bootstrap CI
-resampling targets and a sign-flip p-value, `vs_context_sft`); per category; the DCE diagnostics of each model.
+resampling targets and a sign-flip p-value, `vs_context_sft`), the difference across matched training seeds
+(Student-t CI, `vs_context_sft_seeds`) and the verdict of both (`verdict`); per category; the DCE diagnostics.
 A method or seed without a record is shown as missing, never dropped. Built from the records alone (small
 files in git), so a fresh clone rebuilds it without any adapter.
 
@@ -108,18 +109,75 @@ def versus(scores: dict[str, dict[str, float]], base: dict[str, dict[str, float]
     return out
 
 
+def seed_versus(runs: dict, base_runs: dict) -> dict | None:
+    """Per metric, the difference to the baseline across the training seeds both ran; None under 2 such seeds.
+
+    Seed s of the method is paired with seed s of the baseline (same training sample and data order); each
+    seed's difference is the mean over the targets both runs scored (`statistics.seed_difference`). A zero-shot
+    method has no training seed: its one run is paired with every seed of the baseline.
+    """
+    from nextquill.evaluation.statistics import seed_difference
+
+    if set(runs) == {None}:
+        runs = dict.fromkeys(base_runs, runs[None])
+    seeds = sorted(s for s in runs.keys() & base_runs.keys() if s is not None)
+    if len(seeds) < 2:
+        return None
+    by_seed = [({p["example_id"]: p for p in runs[s]["predictions"]},
+                {p["example_id"]: p for p in base_runs[s]["predictions"]}) for s in seeds]
+    out = {}
+    for metric, key in PAIRED.items():
+        diffs = []
+        for ours, theirs in by_seed:
+            shared = [i for i in ours.keys() & theirs.keys() if key in ours[i] and key in theirs[i]]
+            if shared:
+                diffs.append(sum(ours[i][key] - theirs[i][key] for i in shared) / len(shared))
+        if len(diffs) == len(seeds):
+            out[metric] = seed_difference(diffs) | {"score": key, "seeds": seeds, "per_seed": diffs}
+    return out
+
+
+def _excludes_zero(result: dict | None) -> int:
+    """+1 / -1 when the interval lies above / below 0, else 0."""
+    if not result:
+        return 0
+    return 1 if result["ci_low"] > 0 else -1 if result["ci_high"] < 0 else 0
+
+
+def verdict(targets: dict | None, seeds: dict | None) -> dict[str, str]:
+    """Per metric: "above" or "below" the baseline when both intervals exclude 0 on that side, else "tie".
+
+    With one seed there is no seed interval, so the verdict is "targets only: above/below" or "tie".
+    """
+    out = {}
+    for metric in PAIRED:
+        over_targets = _excludes_zero((targets or {}).get(metric))
+        side = {1: "above", -1: "below"}.get(over_targets)
+        if seeds is None:
+            out[metric] = f"targets only: {side}" if side else "tie"
+        else:
+            out[metric] = side if side and _excludes_zero(seeds.get(metric)) == over_targets else "tie"
+    return out
+
+
 def build_table(entries: list[dict], resamples: int) -> dict:
-    """The JSON table: one row per method (`summarize`) with `vs_context_sft` from the seed-averaged targets."""
+    """The JSON table: one row per method (`summarize`) with `vs_context_sft` (targets, seed-averaged),
+    `vs_context_sft_seeds` (matched training seeds) and the `verdict` both intervals give."""
     scores = {e["method"]: target_scores(e["runs"]) for e in entries}
     base = scores.get(BASELINE) or None
+    base_runs = next((e["runs"] for e in entries if e["method"] == BASELINE), {})
     rows = []
     for entry in entries:
         row = summarize(entry)
         if entry["runs"]:
             row["n_targets"] = len(scores[entry["method"]])
             row["vs_context_sft"] = versus(scores[entry["method"]], base, resamples) if base else None
+            row["vs_context_sft_seeds"] = seed_versus(entry["runs"], base_runs)
+            if base and entry["method"] != BASELINE:
+                row["verdict"] = verdict(row["vs_context_sft"], row["vs_context_sft_seeds"])
             for metric, values in row["metrics"].items():
                 values["vs_context_sft"] = (row["vs_context_sft"] or {}).get(metric)
+                values["vs_context_sft_seeds"] = (row["vs_context_sft_seeds"] or {}).get(metric)
         rows.append(row)
     return {"baseline": BASELINE if base else None, "metrics": list(METRICS), "resamples": resamples,
             "methods": rows}
@@ -188,11 +246,36 @@ def paired_lines(rows: list[dict], resamples: int) -> list[str]:
     return lines
 
 
+def seed_lines(rows: list[dict]) -> list[str]:
+    """Each method minus ContextSFT across matched training seeds, and the verdict of both intervals."""
+    shown = ("rouge1", "rougeL", "meteor", "bleu")
+    lines = ["| method − ContextSFT, matched seeds | seeds | " + " | ".join(f"{m} diff [95% CI]" for m in shown)
+             + " | verdict (both CIs) |", "|---|---:|" + "---:|" * len(shown) + "---|"]
+    for r in rows:
+        if r["status"] == "missing" or "verdict" not in r:
+            continue
+        seeds = r.get("vs_context_sft_seeds") or {}
+        cells = []
+        for k in shown:
+            x = seeds.get(k)
+            cells.append("–" if x is None else f"{x['diff']:+.4f} [{x['ci_low']:+.4f}, {x['ci_high']:+.4f}]"
+                         + (" *" if _excludes_zero(x) else ""))
+        n = len(next(iter(seeds.values()))["seeds"]) if seeds else 1
+        calls = [f"{m} {v}" for m, v in r["verdict"].items() if v != "tie"]
+        lines.append(f"| {r['label']} | {n} | " + " | ".join(cells) + f" | {'; '.join(calls) or 'tie'} |")
+    lines += ["", "Across training seeds: seed s of the method against seed s of ContextSFT (same training sample "
+              "and data order), each seed's difference averaged over the shared targets; mean and Student-t 95% "
+              "CI with seeds − 1 degrees of freedom (– for one seed). The verdict calls a method above or below "
+              "ContextSFT on a metric only when this CI and the targets' CI above both exclude 0 on that side; "
+              "with one seed only the targets' CI exists, and the verdict says so."]
+    return lines
+
+
 def markdown(table: dict) -> str:
     """The Markdown version of `build_table`: overall, paired, per category, and the DCE diagnostics."""
     rows = table["methods"]
     done = [r for r in rows if r["status"] != "missing"]
-    lines = [*main_lines(rows), "", *paired_lines(rows, table["resamples"])]
+    lines = [*main_lines(rows), "", *paired_lines(rows, table["resamples"]), "", *seed_lines(rows)]
     categories = sorted({c for r in done for c in r["by_category"]})
     lines += ["", "| method | " + " | ".join(f"{c} R-1 | {c} R-L" for c in categories) + " |",
               "|---|" + "---:|" * (2 * len(categories))]

@@ -131,3 +131,40 @@ def test_every_run_scores_the_comparisons_test_sample_and_explicit_choices_win(t
     params = method_params("context_sft", path, 43)
     assert (params.eval.max_examples, params.train.seed, params.train.objective) == (25, 43, "context_sft")
     assert method_params("sft", path, 42, extra={"eval.max_examples": 30}).eval.max_examples == 30
+
+
+def test_seed_intervals_pair_each_seed_with_the_baselines_same_seed(tmp_path):
+    # Seed 42 gains 0.05 and seed 43 nothing: the targets' CI excludes 0, the seed CI (1 df) does not.
+    rng = np.random.default_rng(1)
+    base = {s: list(rng.uniform(0.1, 0.3, 40)) for s in (42, 43)}
+    gain = {42: 0.05, 43: 0.0}
+    for s in (42, 43):
+        _record(tmp_path, "context_sft", s, base[s])
+        _record(tmp_path, "nextquill", s, [v + gain[s] for v in base[s]])
+    row = {m["method"]: m for m in build_table(collect(tmp_path, _params()), 2000)["methods"]}["nextquill"]
+    seeds = row["metrics"]["rouge1"]["vs_context_sft_seeds"]
+    assert seeds["per_seed"] == pytest.approx([0.05, 0.0]) and seeds["seeds"] == [42, 43]
+    half = 12.706204736174698 * statistics.stdev([0.05, 0.0]) / 2 ** 0.5  # t(0.975, 1 df) from a table
+    assert (seeds["ci_low"], seeds["ci_high"]) == pytest.approx((0.025 - half, 0.025 + half))
+    assert row["metrics"]["rouge1"]["vs_context_sft"]["ci_low"] > 0  # every target gains 0.025 on average
+    assert row["verdict"]["rouge1"] == "tie"  # the seeds disagree, so the method is not called above
+    assert "| 2 | +0.0250 [" in markdown(build_table(collect(tmp_path, _params()), 2000))
+
+
+def test_a_gain_at_every_seed_is_called_above_and_one_seed_says_targets_only(tmp_path):
+    rng = np.random.default_rng(2)
+    params = _params(readings=["dce_only"], reading_seeds=[42], zero_shot=["base_history"])
+    base = {s: list(rng.uniform(0.1, 0.3, 40)) for s in (42, 43)}
+    for s in (42, 43):
+        _record(tmp_path, "context_sft", s, base[s])
+        _record(tmp_path, "nextquill", s, [v + 0.03 + rng.normal(0, 0.005) for v in base[s]])
+    _record(tmp_path, "dce_only", 42, [v - 0.04 for v in base[42]])
+    _record(tmp_path, "base_history", None, [0.1] * 40)
+    rows = {m["method"]: m for m in build_table(collect(tmp_path, params), 2000)["methods"]}
+    assert rows["nextquill"]["verdict"]["rouge1"] == "above"
+    assert rows["dce_only"]["vs_context_sft_seeds"] is None
+    assert rows["dce_only"]["verdict"]["rouge1"] == "targets only: below"
+    # a zero-shot run has no training seed: it is paired with every seed of ContextSFT
+    zero = rows["base_history"]["metrics"]["rouge1"]["vs_context_sft_seeds"]
+    assert zero["per_seed"] == pytest.approx([0.1 - np.mean(base[s]) for s in (42, 43)])
+    assert "verdict" not in rows["context_sft"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from nextquill.evaluation.statistics import paired_difference
+from nextquill.evaluation.statistics import paired_difference, seed_difference
 
 
 def test_the_sign_flip_p_value_matches_the_exact_enumeration():
@@ -53,3 +53,27 @@ def test_a_clear_difference_is_significant_and_its_interval_excludes_zero():
 def test_mismatched_arrays_are_refused():
     with pytest.raises(ValueError, match="one length"):
         paired_difference([0.1, 0.2], [0.1])
+
+
+def test_the_seed_interval_is_the_student_t_interval_by_hand():
+    diffs = [0.0192, 0.0153, -0.0028]
+    mean = sum(diffs) / 3
+    sd = (sum((d - mean) ** 2 for d in diffs) / 2) ** 0.5  # sample sd, by hand
+    half = 4.302652729911275 * sd / 3 ** 0.5  # t quantile 0.975 at 2 degrees of freedom, from a table
+    got = seed_difference(diffs)
+    assert got["diff"] == pytest.approx(mean, abs=1e-12) and got["sd"] == pytest.approx(sd, abs=1e-12)
+    assert (got["ci_low"], got["ci_high"]) == pytest.approx((mean - half, mean + half), abs=1e-9)
+    assert got["ci_low"] < 0 < got["ci_high"] and got["n_seeds"] == 3
+
+
+def test_the_seed_interval_covers_the_true_gap_at_its_level():
+    # Seeds whose mean difference is truly 0.01 with seed noise 0.01: about 95% of 3-seed intervals cover it.
+    rng = np.random.default_rng(11)
+    covered = [(r := seed_difference(rng.normal(0.01, 0.01, 3)))["ci_low"] <= 0.01 <= r["ci_high"]
+               for _ in range(4000)]
+    assert np.mean(covered) == pytest.approx(0.95, abs=0.015)
+
+
+def test_one_seed_has_no_seed_interval():
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        seed_difference([0.02])
