@@ -10,7 +10,10 @@ not change that. Per record of the methods of `compare.*` it counts the outputs 
 and those that contain one; per method it rescores every output with the tags removed (the text after them
 kept) and compares it with the baseline, rescored the same way, paired over the targets both scored (each
 target's score first averaged over the method's seeds, as in `comparison/results.md`). If the tags were
-what a method's lead rested on, the lead would shrink when they go.
+what a method's lead rested on, the lead would shrink when they go. A stricter control (`review`) drops
+every echoed field line whole, the item title or description copied after its marker included, and keeps
+only the review (the words after a `[... Text]:` marker, and lines with no marker). Each control is
+paired with the baseline over targets (bootstrap) and across matched training seeds (Student-t), as the table.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from nextquill.comparison.table import method_names  # noqa: E402
+from nextquill.comparison.table import method_names, seed_versus  # noqa: E402
 from nextquill.config import load_params  # noqa: E402
 from nextquill.evaluation.metrics import example_scores  # noqa: E402
 from nextquill.evaluation.statistics import paired_difference  # noqa: E402
@@ -33,9 +36,30 @@ METRICS = ("rouge1", "rougeL", "meteor")
 TAG = re.compile(r"^[ \t]*-?[ \t]*\[[^\]\n]{1,40}\]:[ \t]*", re.MULTILINE)
 
 
+# A marker whose field name ends in "Text" ([Output Review Text], [Review Text], [Output Text]) introduces
+# review text the model wrote; every other marker introduces a copy of the prompt (title, description, rating).
+REVIEW_FIELD = re.compile(r"Text\]:", re.IGNORECASE)
+
+
 def strip_tags(text: str) -> str:
     """`text` without its field markers; the words after each marker stay."""
     return TAG.sub("", text)
+
+
+def review_only(text: str) -> str:
+    """`text` without the lines that echo a prompt field: a line opening with a marker goes whole (the item's
+    title or description copied from the prompt), except a review-text marker, whose words stay."""
+    kept = []
+    for line in text.splitlines():
+        tag = TAG.match(line)
+        if tag is None:
+            kept.append(line)
+        elif REVIEW_FIELD.search(tag.group(0)):
+            kept.append(line[tag.end():])
+    return "\n".join(kept)
+
+
+CLEANERS = {"raw": lambda text: text, "stripped": strip_tags, "review": review_only}
 
 
 def load_records(runs: Path, methods: list[str]) -> dict[str, dict[str, list[dict]]]:
@@ -49,23 +73,45 @@ def load_records(runs: Path, methods: list[str]) -> dict[str, dict[str, list[dic
     return found
 
 
-def per_target(seeds: dict[str, list[dict]], stripped: bool) -> dict[str, dict[str, float]]:
-    """{example_id: {metric: score averaged over the seeds}}, scored on raw or tag-stripped outputs."""
+def rescore(seeds: dict[str, list[dict]], kind: str) -> dict[int | None, dict]:
+    """{seed (None for a zero-shot run): {"predictions": rows of example_id and METRICS}} on the outputs
+    cleaned by `CLEANERS[kind]`: the shape of a comparison record, for `table.seed_versus`."""
+    out = {}
+    for seed, rows in seeds.items():
+        hyps = [CLEANERS[kind](r["prediction"]) for r in rows]
+        scores = example_scores(hyps, [r["reference"] for r in rows])
+        rows = [{"example_id": r["example_id"], **{m: sc[m] for m in METRICS}}
+                for r, sc in zip(rows, scores, strict=True)]
+        out[None if seed == "-" else int(seed.removeprefix("seed"))] = {"predictions": rows}
+    return out
+
+
+def per_target(runs: dict[int | None, dict]) -> dict[str, dict[str, float]]:
+    """{example_id: {metric: score averaged over the seeds}} from `rescore`'s runs."""
     sums: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(METRICS, 0.0))
     counts: dict[str, int] = defaultdict(int)
-    for rows in seeds.values():
-        hyps = [strip_tags(r["prediction"]) if stripped else r["prediction"] for r in rows]
-        for row, score in zip(rows, example_scores(hyps, [r["reference"] for r in rows]), strict=True):
+    for run in runs.values():
+        for row in run["predictions"]:
             counts[row["example_id"]] += 1
             for m in METRICS:
-                sums[row["example_id"]][m] += score[m]
+                sums[row["example_id"]][m] += row[m]
     return {i: {m: s[m] / counts[i] for m in METRICS} for i, s in sums.items()}
 
 
-def echo_counts(rows: list[dict]) -> dict[str, int]:
+def echo_counts(rows: list[dict]) -> dict[str, float]:
+    """Echoes, and the length and ROUGE-1 precision / recall of the raw outputs: a longer output gains recall
+    (and METEOR, which weights recall 9:1) whether or not its extra words are the user's."""
+    from rouge_score import rouge_scorer
+
     starts = sum(bool(TAG.match(r["prediction"])) for r in rows)
     contains = sum(bool(TAG.search(r["prediction"])) for r in rows)
-    return {"outputs": len(rows), "starts_with_a_tag": starts, "contains_a_tag": contains}
+    scorer = rouge_scorer.RougeScorer(["rouge1"])
+    r1 = [scorer.score(r["reference"], r["prediction"])["rouge1"] for r in rows]
+    return {"outputs": len(rows), "starts_with_a_tag": starts, "contains_a_tag": contains,
+            "words": sum(len(r["prediction"].split()) for r in rows) / len(rows),
+            "reference_words": sum(len(r["reference"].split()) for r in rows) / len(rows),
+            "rouge1_precision": sum(x.precision for x in r1) / len(r1),
+            "rouge1_recall": sum(x.recall for x in r1) / len(r1)}
 
 
 def compare(a: dict[str, dict[str, float]], b: dict[str, dict[str, float]]) -> dict[str, dict]:
@@ -83,21 +129,26 @@ def main() -> None:
     records = load_records(args.runs, method_names(load_params(args.params)))
     if args.baseline not in records:
         raise SystemExit(f"{args.runs}: no record of the baseline {args.baseline!r} (found: {sorted(records)})")
-    base = {kind: per_target(records[args.baseline], kind == "stripped") for kind in ("raw", "stripped")}
+    base = {kind: rescore(records[args.baseline], kind) for kind in CLEANERS}
     result = {"baseline": args.baseline, "runs": str(args.runs), "methods": {}}
     for method, seeds in sorted(records.items()):
         entry = {"echo": {seed: echo_counts(rows) for seed, rows in sorted(seeds.items())}}
         if method != args.baseline:
-            for kind in ("raw", "stripped"):
-                entry[f"vs_baseline_{kind}"] = compare(per_target(seeds, kind == "stripped"), base[kind])
+            for kind in CLEANERS:
+                runs = rescore(seeds, kind)
+                entry[f"vs_baseline_{kind}"] = compare(per_target(runs), per_target(base[kind]))
+                entry[f"vs_baseline_{kind}_seeds"] = seed_versus(runs, base[kind])
         result["methods"][method] = entry
-        echo = ", ".join(f"{s} {c['starts_with_a_tag']}/{c['outputs']}" for s, c in entry["echo"].items())
+        echo = ", ".join(f"{s} {c['starts_with_a_tag']}/{c['outputs']} ({c['words']:.0f} words, R-1 P "
+                         f"{c['rouge1_precision']:.3f} R {c['rouge1_recall']:.3f})" for s, c in entry["echo"].items())
         line = f"{method:28s} starts with a tag: {echo}"
         if "vs_baseline_raw" in entry:
-            raw, clean = entry["vs_baseline_raw"]["rouge1"], entry["vs_baseline_stripped"]["rouge1"]
-            line += (f" | ROUGE-1 - {args.baseline}: raw {raw['diff']:+.4f} [{raw['ci_low']:+.4f}, "
-                     f"{raw['ci_high']:+.4f}], stripped {clean['diff']:+.4f} [{clean['ci_low']:+.4f}, "
-                     f"{clean['ci_high']:+.4f}]")
+            for metric in METRICS:
+                line += f"\n    {metric} - {args.baseline}: " + "; ".join(
+                    f"{kind} {d['diff']:+.4f} [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}]"
+                    + (f" seeds [{x['ci_low']:+.4f}, {x['ci_high']:+.4f}]"
+                       if (x := (entry[f"vs_baseline_{kind}_seeds"] or {}).get(metric)) else "")
+                    for kind in CLEANERS if (d := entry[f"vs_baseline_{kind}"][metric]))
         print(line)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")
