@@ -109,31 +109,30 @@ def versus(scores: dict[str, dict[str, float]], base: dict[str, dict[str, float]
     return out
 
 
-def seed_versus(runs: dict, base_runs: dict) -> dict | None:
-    """Per metric, the difference to the baseline across the training seeds both ran; None under 2 such seeds.
+def seed_versus(runs: dict, base_runs: dict, targets: list[str]) -> dict | None:
+    """Per metric, the difference to the baseline across the training seeds both ran, over `targets` (those the
+    targets' interval pairs); None when they share fewer than 2 seeds.
 
     Seed s of the method is paired with seed s of the baseline (same training sample and data order); each
-    seed's difference is the mean over the targets both runs scored (`statistics.seed_difference`). A zero-shot
-    method has no training seed: its one run is paired with every seed of the baseline.
+    seed's difference is the mean over `targets` (`statistics.seed_difference`). A zero-shot method has no
+    training seed: its one run is paired with every seed of the baseline. A metric that some paired run lacks
+    for some target is left out, as `versus` leaves it out.
     """
     from nextquill.evaluation.statistics import seed_difference
 
     if set(runs) == {None}:
         runs = dict.fromkeys(base_runs, runs[None])
     seeds = sorted(s for s in runs.keys() & base_runs.keys() if s is not None)
-    if len(seeds) < 2:
+    if len(seeds) < 2 or not targets:
         return None
     by_seed = [({p["example_id"]: p for p in runs[s]["predictions"]},
                 {p["example_id"]: p for p in base_runs[s]["predictions"]}) for s in seeds]
     out = {}
     for metric, key in PAIRED.items():
-        diffs = []
-        for ours, theirs in by_seed:
-            shared = [i for i in ours.keys() & theirs.keys() if key in ours[i] and key in theirs[i]]
-            if shared:
-                diffs.append(sum(ours[i][key] - theirs[i][key] for i in shared) / len(shared))
-        if len(diffs) == len(seeds):
-            out[metric] = seed_difference(diffs) | {"score": key, "seeds": seeds, "per_seed": diffs}
+        if all(key in ours[i] and key in theirs[i] for ours, theirs in by_seed for i in targets):
+            diffs = [sum(ours[i][key] - theirs[i][key] for i in targets) / len(targets) for ours, theirs in by_seed]
+            out[metric] = seed_difference(diffs) | {"score": key, "seeds": seeds, "per_seed": diffs,
+                                                    "n_targets": len(targets)}
     return out
 
 
@@ -145,18 +144,21 @@ def _excludes_zero(result: dict | None) -> int:
 
 
 def verdict(targets: dict | None, seeds: dict | None) -> dict[str, str]:
-    """Per metric: "above" or "below" the baseline when both intervals exclude 0 on that side, else "tie".
+    """Per metric: "above" or "below" the baseline when both intervals exclude 0 on that side, else
+    "inconclusive" (not shown to differ, which is not shown to be equal).
 
-    With one seed there is no seed interval, so the verdict is "targets only: above/below" or "tie".
+    Without a seed interval for the metric (one seed, or seeds not shared with the baseline) the verdict is
+    "targets only: above/below", or "inconclusive".
     """
     out = {}
     for metric in PAIRED:
         over_targets = _excludes_zero((targets or {}).get(metric))
         side = {1: "above", -1: "below"}.get(over_targets)
-        if seeds is None:
-            out[metric] = f"targets only: {side}" if side else "tie"
+        over_seeds = (seeds or {}).get(metric)
+        if over_seeds is None:
+            out[metric] = f"targets only: {side}" if side else "inconclusive"
         else:
-            out[metric] = side if side and _excludes_zero(seeds.get(metric)) == over_targets else "tie"
+            out[metric] = side if side and _excludes_zero(over_seeds) == over_targets else "inconclusive"
     return out
 
 
@@ -172,12 +174,13 @@ def build_table(entries: list[dict], resamples: int) -> dict:
         if entry["runs"]:
             row["n_targets"] = len(scores[entry["method"]])
             row["vs_context_sft"] = versus(scores[entry["method"]], base, resamples) if base else None
-            row["vs_context_sft_seeds"] = seed_versus(entry["runs"], base_runs)
             if base and entry["method"] != BASELINE:
+                shared = sorted(scores[entry["method"]].keys() & base.keys())
+                row["vs_context_sft_seeds"] = seed_versus(entry["runs"], base_runs, shared)
                 row["verdict"] = verdict(row["vs_context_sft"], row["vs_context_sft_seeds"])
             for metric, values in row["metrics"].items():
                 values["vs_context_sft"] = (row["vs_context_sft"] or {}).get(metric)
-                values["vs_context_sft_seeds"] = (row["vs_context_sft_seeds"] or {}).get(metric)
+                values["vs_context_sft_seeds"] = (row.get("vs_context_sft_seeds") or {}).get(metric)
         rows.append(row)
     return {"baseline": BASELINE if base else None, "metrics": list(METRICS), "resamples": resamples,
             "methods": rows}
@@ -249,7 +252,7 @@ def paired_lines(rows: list[dict], resamples: int) -> list[str]:
 def seed_lines(rows: list[dict]) -> list[str]:
     """Each method minus ContextSFT across matched training seeds, and the verdict of both intervals."""
     shown = ("rouge1", "rougeL", "meteor", "bleu")
-    lines = ["| method − ContextSFT, matched seeds | seeds | " + " | ".join(f"{m} diff [95% CI]" for m in shown)
+    lines = ["| method − ContextSFT, matched seeds | seeds paired | " + " | ".join(f"{m} diff [95% CI]" for m in shown)
              + " | verdict (both CIs) |", "|---|---:|" + "---:|" * len(shown) + "---|"]
     for r in rows:
         if r["status"] == "missing" or "verdict" not in r:
@@ -260,14 +263,17 @@ def seed_lines(rows: list[dict]) -> list[str]:
             x = seeds.get(k)
             cells.append("–" if x is None else f"{x['diff']:+.4f} [{x['ci_low']:+.4f}, {x['ci_high']:+.4f}]"
                          + (" *" if _excludes_zero(x) else ""))
-        n = len(next(iter(seeds.values()))["seeds"]) if seeds else 1
-        calls = [f"{m} {v}" for m, v in r["verdict"].items() if v != "tie"]
-        lines.append(f"| {r['label']} | {n} | " + " | ".join(cells) + f" | {'; '.join(calls) or 'tie'} |")
+        shared = next(iter(seeds.values()))["seeds"] if seeds else []
+        n = ", ".join(str(x) for x in shared) or "–"
+        calls = [f"{m} {v}" for m, v in r["verdict"].items() if v != "inconclusive"]
+        lines.append(f"| {r['label']} | {n} | " + " | ".join(cells)
+                     + f" | {'; '.join(calls) or 'inconclusive'} |")
     lines += ["", "Across training seeds: seed s of the method against seed s of ContextSFT (same training sample "
               "and data order), each seed's difference averaged over the shared targets; mean and Student-t 95% "
-              "CI with seeds − 1 degrees of freedom (– for one seed). The verdict calls a method above or below "
-              "ContextSFT on a metric only when this CI and the targets' CI above both exclude 0 on that side; "
-              "with one seed only the targets' CI exists, and the verdict says so."]
+              "CI with seeds − 1 degrees of freedom (– without 2 seeds shared with ContextSFT; a zero-shot run is "
+              "paired with each of its seeds). The verdict calls a method above or below ContextSFT on a metric "
+              "only when this CI and the targets' CI above both exclude 0 on that side, else inconclusive; "
+              "without a seed CI only the targets' CI exists, and the verdict says so."]
     return lines
 
 

@@ -56,13 +56,16 @@ def seed_difference(diffs: Sequence[float], level: float = 0.95) -> dict[str, fl
         level: confidence level of the interval.
 
     Returns:
-        {"diff", "ci_low", "ci_high", "sd", "n_seeds"}; `sd` is the seed-to-seed sd of the difference.
+        {"diff", "ci_low", "ci_high", "sd", "n_seeds"}; `sd` is the seed-to-seed sd of the difference. When
+        every seed gives the same difference, sd is 0 and so is the interval's width.
     """
     from scipy.stats import t as student_t
 
     d = np.asarray(diffs, dtype=np.float64)
     if d.ndim != 1 or d.size < 2:
         raise ValueError(f"a seed interval needs the differences of at least 2 seeds, got {d.size}")
+    if not np.isfinite(d).all():
+        raise ValueError(f"seed differences must be finite, got {d.tolist()}")
     sd = float(d.std(ddof=1))
     half = float(student_t.ppf(0.5 + level / 2.0, d.size - 1)) * sd / np.sqrt(d.size)
     mean = float(d.mean())

@@ -147,8 +147,8 @@ def test_seed_intervals_pair_each_seed_with_the_baselines_same_seed(tmp_path):
     half = 12.706204736174698 * statistics.stdev([0.05, 0.0]) / 2 ** 0.5  # t(0.975, 1 df) from a table
     assert (seeds["ci_low"], seeds["ci_high"]) == pytest.approx((0.025 - half, 0.025 + half))
     assert row["metrics"]["rouge1"]["vs_context_sft"]["ci_low"] > 0  # every target gains 0.025 on average
-    assert row["verdict"]["rouge1"] == "tie"  # the seeds disagree, so the method is not called above
-    assert "| 2 | +0.0250 [" in markdown(build_table(collect(tmp_path, _params()), 2000))
+    assert row["verdict"]["rouge1"] == "inconclusive"  # the seeds disagree: not called above
+    assert "| 42, 43 | +0.0250 [" in markdown(build_table(collect(tmp_path, _params()), 2000))
 
 
 def test_a_gain_at_every_seed_is_called_above_and_one_seed_says_targets_only(tmp_path):
@@ -168,3 +168,23 @@ def test_a_gain_at_every_seed_is_called_above_and_one_seed_says_targets_only(tmp
     zero = rows["base_history"]["metrics"]["rouge1"]["vs_context_sft_seeds"]
     assert zero["per_seed"] == pytest.approx([0.1 - np.mean(base[s]) for s in (42, 43)])
     assert "verdict" not in rows["context_sft"]
+
+
+def test_seeds_not_shared_with_the_baseline_or_a_metric_one_seed_lacks_give_no_seed_interval(tmp_path):
+    # nextquill ran at 43 and 44, ContextSFT at 42 and 43: one shared seed, so no seed interval.
+    params = _params(seeds=[42, 43, 44])
+    for s in (42, 43):
+        _record(tmp_path, "context_sft", s, [0.2] * 10)
+    for s in (43, 44):
+        _record(tmp_path, "nextquill", s, [0.4] * 10)
+    row = {m["method"]: m for m in build_table(collect(tmp_path, params), 2000)["methods"]}["nextquill"]
+    assert row["vs_context_sft_seeds"] is None and row["verdict"]["rouge1"] == "targets only: above"
+    # A seed whose predictions lack METEOR: that metric gets no seed interval and says so; the others do.
+    _record(tmp_path, "nextquill", 42, [0.4] * 10)
+    path = record_dir(tmp_path, "nextquill", 42) / "predictions.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "meteor"}) + "\n" for r in rows))
+    row = {m["method"]: m for m in build_table(collect(tmp_path, params), 2000)["methods"]}["nextquill"]
+    assert set(row["vs_context_sft_seeds"]) == {"rouge1", "rougeL", "bleu"}
+    assert row["vs_context_sft_seeds"]["rouge1"]["seeds"] == [42, 43]
+    assert row["verdict"]["meteor"] == "inconclusive" and row["verdict"]["rouge1"] == "above"

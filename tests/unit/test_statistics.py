@@ -77,3 +77,8 @@ def test_the_seed_interval_covers_the_true_gap_at_its_level():
 def test_one_seed_has_no_seed_interval():
     with pytest.raises(ValueError, match="at least 2 seeds"):
         seed_difference([0.02])
+
+
+def test_a_non_finite_seed_difference_is_refused():
+    with pytest.raises(ValueError, match="finite"):
+        seed_difference([0.01, float("nan"), 0.02])
