@@ -28,7 +28,7 @@ def test_field_markers_go_and_the_words_after_them_stay(echo):
 
 def test_echo_counts_tell_a_leading_tag_from_a_later_one(echo):
     rows = [{"prediction": p} for p in ("- [Item Title]: X", "Fine.\n[Review 1]: more", "Plain review text.")]
-    counts = echo.echo_counts([r | {"reference": "plain review text"} for r in rows])
+    counts = echo.echo_counts([r | {"reference": "plain review text"} for r in rows], echo.Controls(None, 8))
     assert {k: counts[k] for k in ("outputs", "starts_with_a_tag", "contains_a_tag")} == {
         "outputs": 3, "starts_with_a_tag": 1, "contains_a_tag": 2}
     # ROUGE tokens (lower case, letters and digits): "item title x" shares nothing with "plain review text";
@@ -47,20 +47,47 @@ def test_a_lead_that_rests_on_tags_alone_vanishes_when_they_go(echo, tmp_path):
         rows = [{"example_id": str(i), "prediction": prefix + ref, "reference": ref} for i, ref in enumerate(refs)]
         (folder / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     records = echo.load_records(tmp_path, ["context_sft", "sft"])
+    controls = echo.Controls(None, 8)
+
     def versus(kind):
-        return echo.compare(echo.per_target(echo.rescore(records["sft"], kind)),
-                            echo.per_target(echo.rescore(records["context_sft"], kind)))
+        return echo.compare(echo.per_target(echo.rescore(records["sft"], kind, controls)),
+                            echo.per_target(echo.rescore(records["context_sft"], kind, controls)))
 
     raw, clean = versus("raw"), versus("stripped")
     assert raw["rouge1"]["diff"] < 0
     assert clean["rouge1"]["diff"] == pytest.approx(0.0)
     assert clean["meteor"]["diff"] == pytest.approx(0.0)
+    assert controls.kinds == ("raw", "stripped")  # no prompts: no `uncopied`
 
 
-def test_review_only_drops_echoed_fields_whole_and_keeps_the_review(echo):
-    text = ("- [Item Title]: The Final Sky\n[Item Description]: A fantasy saga set in Kenya.\n"
-            "[Output Review Text]: You can tell it was loved.\nSecond line of the review.")
-    assert echo.review_only(text) == "You can tell it was loved.\nSecond line of the review."
-    assert echo.review_only("- [Item Title]: X\n- [Review Rating]: 4.0") == ""
-    assert echo.review_only("Plain review, [5/5]: great.") == "Plain review, [5/5]: great."
-    assert echo.review_only("[Review 3]:\n- [Output Text]: I had seen it.") == "I had seen it."
+PROMPT = ("<|im_start|>user\n[Item Title]: The Final Sky\n[Item Description]: The Final Sky is a fantasy saga "
+          "by author Ana Ruiz, set in rural Kenya. Critics single out its prose.\n[User's Past Reviews]:\n"
+          "[Review 1]:\n- [Item Title]: Old Roads\n- [Item Description]: Old Roads is a memoir by author Li Wei, "
+          "set in post-war Berlin.\n- [Review Rating]: 4.0\n- [Review Title]: Fine\n- [Review Text]: As usual, "
+          "the prose is what I judge first, and it was superb.\n")
+
+
+def test_item_text_copies_go_and_the_users_own_phrases_stay(echo):
+    grams = echo.item_ngrams(PROMPT, 5)
+    # each item's title runs into its description; the user's review text is not item text
+    assert ("final", "sky", "the", "final", "sky") in grams and ("old", "roads", "old", "roads", "is") in grams
+    assert not any("usual" in g for g in grams) and not any("fine" in g for g in grams)
+    out = ("- [Item Title]: The Final Sky\n[Item Description]: The Final Sky is a fantasy saga by author Ana Ruiz.\n"
+           "As usual, the prose is what I judge first, and it was fine. Set in rural Kenya, loved it.")
+    text, share = echo.uncopied(out, grams, 5)
+    # removed: "The Final Sky The Final Sky is a fantasy saga by author Ana Ruiz", 14 words of 14 + 13 + 6;
+    # "set in rural kenya" is only 4 words, shorter than a copy, and the user's habit stays whole.
+    assert text == ".\nAs usual, the prose is what I judge first, and it was fine. Set in rural Kenya, loved it."
+    assert share == pytest.approx(14 / 33)
+    assert echo.uncopied("Plain review text.", grams, 5) == ("Plain review text.", 0.0)
+
+
+def test_echo_counts_with_prompts_report_the_copied_share_and_what_is_left(echo):
+    rows = [{"example_id": "e1", "reference": "as usual the prose is what i judge first",
+             "prediction": "The Final Sky is a fantasy saga by author Ana Ruiz. As usual, the prose is what I judge"}]
+    counts = echo.echo_counts(rows, echo.Controls({"e1": PROMPT}, 5))
+    assert counts["copied_share"] == pytest.approx(11 / 19)  # "the final sky ... ana ruiz", 11 words of 11 + 8
+    left = counts["uncopied"]  # ". As usual, the prose is what I judge": 8 words, all in the 9-word reference
+    assert left["rouge1_precision"] == pytest.approx(1.0) and left["rouge1_recall"] == pytest.approx(8 / 9)
+    assert echo.echo_counts([], echo.Controls(None, 8)) == {"outputs": 0, "starts_with_a_tag": 0,
+                                                            "contains_a_tag": 0}
