@@ -9,7 +9,8 @@ A model trained for few steps sometimes answers in the prompt's own layout: it s
 `[Output Review Text]: ...`, before (or instead of) the review. The official protocol scores the raw output,
 and so does the `evaluate` stage; this script does not change that. Per record of the methods of `compare.*`
 it counts the outputs that start with a field marker and those that contain one, their length and ROUGE-1
-precision and recall, and the share of their words copied from the prompt's item text. Per method it
+precision and recall, and the share of their words copied from the prompt's item text and from the user's
+past reviews (and that share of the references: the user's own phrases recur in what they write). Per method it
 rescores every output under each control and pairs it with the baseline rescored the same way, over targets
 (bootstrap, each target's score first averaged over the method's seeds, as in `comparison/results.md`) and
 across matched training seeds (Student-t, `table.seed_versus`):
@@ -44,6 +45,8 @@ METRICS = ("rouge1", "rougeL", "meteor")
 TAG = re.compile(r"^[ \t]*-?[ \t]*\[[^\]\n]{1,40}\]:[ \t]*", re.MULTILINE)
 # The prompt's item text: the value of every item title and description field, the history's included.
 ITEM_FIELD = re.compile(r"^[ \t]*-?[ \t]*\[Item (?:Title|Description)\]:[ \t]*(.*)$", re.MULTILINE)
+# The user's own words in the prompt: the text of each past review of the history.
+REVIEW_TEXT = re.compile(r"^[ \t]*-?[ \t]*\[Review Text\]:[ \t]*(.*)$", re.MULTILINE)
 WORD = re.compile(r"[a-z0-9]+")  # ROUGE's tokens: lower-case letters and digits
 
 
@@ -63,6 +66,15 @@ def item_ngrams(prompt: str, n: int) -> set[tuple[str, ...]]:
         if k + 1 == len(fields) or "Title" in fields[k + 1]:  # this item ends here
             grams |= {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
             words = []
+    return grams
+
+
+def review_ngrams(prompt: str, n: int) -> set[tuple[str, ...]]:
+    """Every n-word run of the user's past reviews in the prompt (each review's text on its own)."""
+    grams: set[tuple[str, ...]] = set()
+    for m in REVIEW_TEXT.finditer(prompt):
+        words = WORD.findall(m.group(1).lower())
+        grams |= {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
     return grams
 
 
@@ -111,6 +123,7 @@ class Controls:
     def __init__(self, prompts: dict[str, str] | None, n: int):
         self.n = n
         self.grams = {i: item_ngrams(p, n) for i, p in prompts.items()} if prompts else None
+        self.history = {i: review_ngrams(p, n) for i, p in prompts.items()} if prompts else None
         self.kinds = ("raw", "stripped", "uncopied") if prompts else ("raw", "stripped")
 
     def clean(self, kind: str, row: dict) -> str:
@@ -122,11 +135,13 @@ class Controls:
             raise SystemExit(f"no prompt for {row['example_id']!r}: the prepared data is not this comparison's")
         return uncopied(row["prediction"], self.grams[row["example_id"]], self.n)[0]
 
-    def copied_share(self, rows: list[dict]) -> float | None:
-        """Mean share of the outputs' words copied from the item text (None without prompts)."""
+    def copied_share(self, rows: list[dict], source: str = "item", field: str = "prediction") -> float | None:
+        """Mean share of the outputs' (or, with field="reference", the references') words copied from the
+        item text (source "item") or from the user's past reviews (source "history"); None without prompts."""
         if self.grams is None or not rows:
             return None
-        return sum(uncopied(r["prediction"], self.grams[r["example_id"]], self.n)[1] for r in rows) / len(rows)
+        grams = self.grams if source == "item" else self.history
+        return sum(uncopied(r[field], grams[r["example_id"]], self.n)[1] for r in rows) / len(rows)
 
 
 def rescore(seeds: dict[str, list[dict]], kind: str, controls: Controls) -> dict[int | None, dict]:
@@ -179,6 +194,9 @@ def echo_counts(rows: list[dict], controls: Controls) -> dict:
     out["reference_words"] = sum(len(ref.split()) for ref in refs) / len(refs)
     if "uncopied" in controls.kinds:
         out["copied_share"] = controls.copied_share(rows)
+        # the user's phrases reused from their history: the personal signal, which the references carry too
+        out["history_copied_share"] = controls.copied_share(rows, "history")
+        out["reference_history_copied_share"] = controls.copied_share(rows, "history", "reference")
         out["uncopied"] = length_and_overlap([controls.clean("uncopied", r) for r in rows], refs)
     return out
 
@@ -200,8 +218,9 @@ def _line(method: str, entry: dict, baseline: str, kinds: tuple[str, ...]) -> st
                 f"R {c.get('rouge1_recall', 0):.3f}")
 
     echo = ", ".join(f"{s} {c['starts_with_a_tag']}/{c['outputs']} ({overlap(c)}"
-                     + (f"; copied {c['copied_share']:.3f}, uncopied {overlap(c['uncopied'])}" if "uncopied" in c
-                        else "") + ")" for s, c in entry["echo"].items())
+                     + (f"; copied {c['copied_share']:.3f}, from the history {c['history_copied_share']:.3f}, "
+                        f"uncopied {overlap(c['uncopied'])}" if "uncopied" in c else "")
+                     + ")" for s, c in entry["echo"].items())
     line = f"{method:28s} starts with a tag: {echo}"
     if "vs_baseline_raw" in entry:
         for metric in METRICS:

@@ -91,3 +91,13 @@ def test_echo_counts_with_prompts_report_the_copied_share_and_what_is_left(echo)
     assert left["rouge1_precision"] == pytest.approx(1.0) and left["rouge1_recall"] == pytest.approx(8 / 9)
     assert echo.echo_counts([], echo.Controls(None, 8)) == {"outputs": 0, "starts_with_a_tag": 0,
                                                             "contains_a_tag": 0}
+
+
+def test_phrases_reused_from_the_users_past_reviews_are_counted_apart(echo):
+    controls = echo.Controls({"e1": PROMPT}, 5)
+    rows = [{"example_id": "e1", "prediction": "As usual, the prose is what I judge first. Loved it.",
+             "reference": "Great book, as usual the prose is what I judge first."}]
+    # 9 of the prediction's 11 words run through the user's own review; none through the item text
+    assert controls.copied_share(rows, "history") == pytest.approx(9 / 11)
+    assert controls.copied_share(rows) == 0.0
+    assert controls.copied_share(rows, "history", "reference") == pytest.approx(9 / 11)
