@@ -126,22 +126,25 @@ class Controls:
         self.history = {i: review_ngrams(p, n) for i, p in prompts.items()} if prompts else None
         self.kinds = ("raw", "stripped", "uncopied") if prompts else ("raw", "stripped")
 
+    def _of(self, source: str, example_id: str) -> set[tuple[str, ...]]:
+        grams = self.grams if source == "item" else self.history
+        if example_id not in grams:
+            raise SystemExit(f"no prompt for {example_id!r}: the prepared data is not this comparison's")
+        return grams[example_id]
+
     def clean(self, kind: str, row: dict) -> str:
         if kind == "raw":
             return row["prediction"]
         if kind == "stripped":
             return strip_tags(row["prediction"])
-        if row["example_id"] not in self.grams:
-            raise SystemExit(f"no prompt for {row['example_id']!r}: the prepared data is not this comparison's")
-        return uncopied(row["prediction"], self.grams[row["example_id"]], self.n)[0]
+        return uncopied(row["prediction"], self._of("item", row["example_id"]), self.n)[0]
 
     def copied_share(self, rows: list[dict], source: str = "item", field: str = "prediction") -> float | None:
         """Mean share of the outputs' (or, with field="reference", the references') words copied from the
         item text (source "item") or from the user's past reviews (source "history"); None without prompts."""
         if self.grams is None or not rows:
             return None
-        grams = self.grams if source == "item" else self.history
-        return sum(uncopied(r[field], grams[r["example_id"]], self.n)[1] for r in rows) / len(rows)
+        return sum(uncopied(r[field], self._of(source, r["example_id"]), self.n)[1] for r in rows) / len(rows)
 
 
 def rescore(seeds: dict[str, list[dict]], kind: str, controls: Controls) -> dict[int | None, dict]:

@@ -101,3 +101,9 @@ def test_phrases_reused_from_the_users_past_reviews_are_counted_apart(echo):
     assert controls.copied_share(rows, "history") == pytest.approx(9 / 11)
     assert controls.copied_share(rows) == 0.0
     assert controls.copied_share(rows, "history", "reference") == pytest.approx(9 / 11)
+
+
+def test_an_output_whose_prompt_is_unknown_is_refused_by_name(echo):
+    controls = echo.Controls({"e1": PROMPT}, 5)
+    with pytest.raises(SystemExit, match="no prompt for 'Books/u/test/9'"):
+        controls.copied_share([{"example_id": "Books/u/test/9", "prediction": "x", "reference": "y"}])
