@@ -35,7 +35,7 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from nextquill.comparison.table import method_names, seed_versus  # noqa: E402
+from nextquill.comparison.table import method_names, seed_versus, target_scores  # noqa: E402
 from nextquill.config import load_params  # noqa: E402
 from nextquill.evaluation.metrics import example_scores  # noqa: E402
 from nextquill.evaluation.statistics import paired_difference  # noqa: E402
@@ -149,7 +149,7 @@ class Controls:
 
 def rescore(seeds: dict[str, list[dict]], kind: str, controls: Controls) -> dict[int | None, dict]:
     """{seed (None for a zero-shot run): {"predictions": rows of example_id and METRICS}} on the outputs
-    cleaned by `kind`: the shape of a comparison record, for `table.seed_versus`."""
+    cleaned by `kind`: the shape of a comparison record, for `table.target_scores` and `table.seed_versus`."""
     out = {}
     for seed, rows in seeds.items():
         hyps = [controls.clean(kind, r) for r in rows]
@@ -158,18 +158,6 @@ def rescore(seeds: dict[str, list[dict]], kind: str, controls: Controls) -> dict
                 for r, sc in zip(rows, scores, strict=True)]
         out[None if seed == "-" else int(seed.removeprefix("seed"))] = {"predictions": rows}
     return out
-
-
-def per_target(runs: dict[int | None, dict]) -> dict[str, dict[str, float]]:
-    """{example_id: {metric: score averaged over the seeds}} from `rescore`'s runs."""
-    sums: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(METRICS, 0.0))
-    counts: dict[str, int] = defaultdict(int)
-    for run in runs.values():
-        for row in run["predictions"]:
-            counts[row["example_id"]] += 1
-            for m in METRICS:
-                sums[row["example_id"]][m] += row[m]
-    return {i: {m: s[m] / counts[i] for m in METRICS} for i, s in sums.items()}
 
 
 def length_and_overlap(hyps: list[str], refs: list[str]) -> dict[str, float]:
@@ -211,7 +199,7 @@ def compare(a: dict[str, dict[str, float]], b: dict[str, dict[str, float]]) -> d
 
 def versus_baseline(runs: dict, base: dict) -> tuple[dict, dict | None]:
     """The paired difference over targets and across matched seeds, over the same targets."""
-    ours, theirs = per_target(runs), per_target(base)
+    ours, theirs = target_scores(runs), target_scores(base)
     return compare(ours, theirs), seed_versus(runs, base, sorted(ours.keys() & theirs.keys()))
 
 

@@ -50,8 +50,8 @@ def test_a_lead_that_rests_on_tags_alone_vanishes_when_they_go(echo, tmp_path):
     controls = echo.Controls(None, 8)
 
     def versus(kind):
-        return echo.compare(echo.per_target(echo.rescore(records["sft"], kind, controls)),
-                            echo.per_target(echo.rescore(records["context_sft"], kind, controls)))
+        return echo.versus_baseline(echo.rescore(records["sft"], kind, controls),
+                                    echo.rescore(records["context_sft"], kind, controls))[0]
 
     raw, clean = versus("raw"), versus("stripped")
     assert raw["rouge1"]["diff"] < 0
