@@ -240,7 +240,7 @@ class TrainConfig(_Section):
     max_steps: int = Field(-1, description="Stop after this many optimizer steps; -1 = use epochs.")
     batch_size: int = Field(2, ge=1, description="Examples per device and micro-batch.")
     grad_accum: int = Field(4, ge=1, description="Micro-batches per optimizer step (official: 16 at batch 1).")
-    max_examples: int | None = Field(96, ge=1, description="Train on a seeded sample of this many examples.")
+    max_examples: int | None = Field(192, ge=1, description="Train on a seeded sample of this many examples.")
     seed: int | None = Field(None, description="Training seed: the sample of training examples, the LoRA init and "
                              "the data order; null = base.seed. The comparison sets it per run (compare.seeds); "
                              "the evaluated sample stays on base.seed, so every seed scores the same targets.")
