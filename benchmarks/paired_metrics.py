@@ -4,7 +4,9 @@
         --names bf16 fp32 --out benchmarks/results/precision_metrics.json
 
 Used to say whether a change that should not alter results (bf16 against fp32) moved the metrics beyond
-their noise: a difference whose interval contains 0 is within noise at this number of targets.
+their noise: a difference whose interval contains 0 is within noise at this number of targets. Two runs that
+scored different targets are refused, unless `--shared` pairs them on the targets both scored (`make run`'s
+60 test targets against a comparison record's 210).
 """
 
 from __future__ import annotations
@@ -30,11 +32,15 @@ def main() -> None:
     p.add_argument("b", type=Path)
     p.add_argument("--names", nargs=2, default=("a", "b"))
     p.add_argument("--out", type=Path)
+    p.add_argument("--shared", action="store_true", help="pair on the targets both runs scored")
     args = p.parse_args()
     a, b = load(args.a), load(args.b)
-    if a.keys() != b.keys():
-        raise SystemExit(f"the runs scored different targets: {len(a.keys() ^ b.keys())} differ")
-    ids = sorted(a)
+    if a.keys() != b.keys() and not args.shared:
+        raise SystemExit(f"the runs scored different targets: {len(a.keys() ^ b.keys())} differ (--shared pairs "
+                         "on those both scored)")
+    ids = sorted(a.keys() & b.keys())
+    if not ids:
+        raise SystemExit("the runs share no target")
     result = {"n_targets": len(ids), "names": list(args.names), "difference": f"{args.names[0]} - {args.names[1]}",
               "identical_predictions": sum(a[i]["prediction"] == b[i]["prediction"] for i in ids),
               "short_outputs": {n: sum(len(r[i]["prediction"].split()) < 10 for i in ids)
