@@ -323,17 +323,19 @@ Derived = Literal["context_sft_steering", "nextquill_reference", "nextquill_e2e"
 class CompareConfig(_Section):
     """The comparison pipeline (`comparison/dvc.yaml`): every method on the same data and decoding."""
 
-    zero_shot: tuple[ZeroShot, ...] = Field(("base_no_history", "base_history"),
-                                            description="Base-model baselines; they do not depend on train params.")
+    zero_shot: tuple[ZeroShot, ...] = Field(
+        ("base_no_history", "base_history", "base_steering", "base_retrieval"),
+        description="Base-model baselines; they do not depend on train params.")
     methods: tuple[Trained, ...] = Field(
         ("sft", "context_sft", "nextquill"), min_length=1,
         description="Trained methods run at every seed of compare.seeds; each run is one DVC matrix stage.")
     readings: tuple[Trained, ...] = Field(
-        ("mce_only", "dce_only", "nextquill_eos_effect"),
+        ("mce_only", "dce_only", "nextquill_eos_effect", "context_sft_relevance", "summary", "mce_dce",
+         "nextquill_weighted", "nextquill_base"),
         description="Other trained readings of the method, run at compare.reading_seeds only (each seed of a "
         "reading costs as much CPU as one of a method).")
     derived: tuple[Derived, ...] = Field(
-        ("context_sft_steering",),
+        ("context_sft_steering", "nextquill_reference", "nextquill_e2e", "oppu"),
         description="Methods built on the context_sft run of the same seed (its adapter decoded with steering, or "
         "used as θ_D); run at compare.reading_seeds.")
     seeds: tuple[int, ...] = Field(
