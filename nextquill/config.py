@@ -327,11 +327,10 @@ class CompareConfig(_Section):
         ("base_no_history", "base_history", "base_steering", "base_retrieval"),
         description="Base-model baselines; they do not depend on train params.")
     methods: tuple[Trained, ...] = Field(
-        ("sft", "context_sft", "nextquill", "context_sft_relevance"), min_length=1,
+        ("sft", "context_sft", "nextquill", "context_sft_relevance", "mce_only"), min_length=1,
         description="Trained methods run at every seed of compare.seeds; each run is one DVC matrix stage.")
     readings: tuple[Trained, ...] = Field(
-        ("mce_only", "dce_only", "nextquill_eos_effect", "summary", "mce_dce", "nextquill_weighted",
-         "nextquill_base"),
+        ("dce_only", "nextquill_eos_effect", "summary", "mce_dce", "nextquill_weighted", "nextquill_base"),
         description="Other trained readings of the method, run at compare.reading_seeds only (each seed of a "
         "reading costs as much CPU as one of a method).")
     derived: tuple[Derived, ...] = Field(
